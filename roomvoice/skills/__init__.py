@@ -1,0 +1,1 @@
+"""Skills: the rule fast path and (later) tools the LLM may call."""

@@ -1,0 +1,74 @@
+"""Hydra composition, presets, overrides and config errors that name the key."""
+
+import pytest
+
+from roomvoice.config import load_config
+from roomvoice.errors import ConfigError
+
+
+def test_default_is_cpu_preset_with_demo_rooms():
+    cfg = load_config()
+    assert cfg.preset.name == "cpu"
+    assert set(cfg.rooms) == {"kitchen", "office"}
+    assert cfg.llm.engine == "llama_cpp" and cfg.stt.model == "tiny.en"
+    for room in cfg.rooms.values():
+        assert room.source.type == "file" and len(room.source.paths) == 4
+    assert cfg.ray.dashboard is False
+
+
+def test_cli_style_overrides():
+    cfg = load_config(["preset=cpu", "rooms=[kitchen,office]", "llm.max_tokens=64", "rooms.kitchen.wake_threshold=0.7"])
+    assert cfg.llm.max_tokens == 64
+    assert cfg.rooms.kitchen.wake_threshold == 0.7
+    assert list(cfg.rooms) == ["kitchen", "office"]
+
+
+def test_single_room_and_room_from_key():
+    cfg = load_config(["rooms=[office]"])
+    assert list(cfg.rooms) == ["office"] and cfg.rooms.office.name == "office"
+
+
+@pytest.mark.parametrize("preset,stt_device,llm_engine", [
+    ("english_only_small", "cuda", "vllm"), ("english_only_large", "cuda", "vllm"),
+    ("multi_lingual_small", "cuda", "vllm"), ("multi_lingual_large", "cuda", "vllm"),
+])
+def test_gpu_presets_compose_but_refuse_to_start_here(preset, stt_device, llm_engine):
+    # The GPU presets are complete configs; they stop at validation until the vLLM engine exists.
+    with pytest.raises(ConfigError) as err:
+        load_config([f"preset={preset}"])
+    assert err.value.message.startswith("llm.engine")
+
+
+def test_gpu_preset_values_compose_without_validation():
+    from hydra import compose, initialize_config_module
+    from hydra.core.global_hydra import GlobalHydra
+
+    from roomvoice.config import register
+    register()
+    GlobalHydra.instance().clear()
+    with initialize_config_module(config_module="roomvoice.conf", version_base=None):
+        cfg = compose(config_name="config", overrides=["preset=multi_lingual_large"])
+    GlobalHydra.instance().clear()
+    assert cfg.preset.llm.num_gpus == 1 and cfg.preset.stt.num_gpus == 0.3 and cfg.preset.stt.num_replicas == 2
+    assert cfg.stt.device == "cuda" and cfg.stt.language is None
+    assert 0 < cfg.llm.gpu_memory_utilization <= 1
+
+
+@pytest.mark.parametrize("overrides,key", [
+    (["rooms=[attic]"], "rooms/attic"),
+    (["rooms.kitchen.source.sample_rate=11"], "rooms.kitchen.source.sample_rate"),
+    (["rooms.kitchen.source.paths=[/nonexistent/a.wav]"], "rooms.kitchen.source.paths[0]"),
+    (["rooms.kitchen.wake_word=hey_computer"], "rooms.kitchen.wake_word"),
+    (["rooms.kitchen.wake_threshold=1.5"], "rooms.kitchen.wake_threshold"),
+    (["llm.model_path=/nonexistent/model.gguf"], "llm.model_path"),
+    (["stt.model_path=/nonexistent/whisper"], "stt.model_path"),
+    (["llm.max_tokens=lots"], "llm.max_tokens"),
+    (["llm.max_tokens=0"], "llm.max_tokens"),
+    (["rooms.kitchen.sink.type=headphones"], "rooms.kitchen.sink.type"),
+    (["rooms.kitchen.endpoint.vad=webrtc"], "rooms.kitchen.endpoint.vad"),
+    (["nosuchkey=1"], "nosuchkey"),
+])
+def test_config_errors_name_the_key(overrides, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(overrides)
+    assert key in err.value.message, err.value.message
