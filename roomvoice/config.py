@@ -71,9 +71,14 @@ class SinkConfig:
 
 @dataclass
 class EndpointConfig:
-    """End-of-speech settings (see ``roomvoice.rooms.endpoint.EndpointSettings``); seconds."""
+    """End-of-speech settings (see ``roomvoice.rooms.endpoint.EndpointSettings``); seconds.
 
-    vad: str = "energy"
+    ``vad``: ``silero`` (default: the Silero VAD shipped in faster-whisper; it found the end of speech in
+    60/60 gain x noise conditions on the bundled clips, the energy detector in 51/60) or ``energy``
+    (adaptive noise floor; more precise at high SNR, cheaper: 0.013 ms vs 0.2 ms per 80 ms chunk).
+    """
+
+    vad: str = "silero"
     speech_margin_db: float = 10.0
     silero_threshold: float = 0.5
     min_speech_s: float = 0.24

@@ -107,7 +107,7 @@ class WakeDetection(_Jsonable):
 
     Attributes:
         wake_word: model name, e.g. ``"hey_jarvis"``.
-        score: model probability 0..1 at the peak.
+        score: model probability 0..1 of the chunk that crossed the threshold.
         audio_time_s: audio time (s since stream start) of the end of the chunk that fired.
     """
 
