@@ -1,0 +1,214 @@
+"""RoomActor: one Ray actor per room.
+
+The actor owns its room's source, wake word, end of speech, state machine and sink
+(:class:`~roomvoice.rooms.room.Room`) and calls the shared Serve deployments. Its voice
+loop runs on a thread started in the constructor, so after a crash Ray's restart
+(``max_restarts``) brings the room straight back: the constructor rebuilds state from
+``<run_dir>/<room>/progress.json`` (turns done, audio time reached) and resumes there.
+
+Files per room under the run directory: ``turns.jsonl`` (one JSON record per turn),
+``turn-NNN.wav`` (reply audio), ``events.jsonl`` (state changes, wakes, errors),
+``progress.json``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from collections import deque
+from pathlib import Path
+from typing import Any
+
+import ray
+
+from roomvoice.config import RoomConfig
+from roomvoice.errors import AudioError, RoomVoiceError
+from roomvoice.events import ErrorEvent, RoomStatus, Stage, TurnResult
+from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
+from roomvoice.rooms.room import Room, VoiceServices
+from roomvoice.rooms.sinks import make_sink
+from roomvoice.rooms.sources import make_source
+from roomvoice.rooms.wake import WakeWordDetector
+
+logger = logging.getLogger(__name__)
+
+
+def endpoint_settings(room: RoomConfig) -> EndpointSettings:
+    """:class:`EndpointSettings` from a room's ``endpoint`` config."""
+    e = room.endpoint
+    return EndpointSettings(
+        vad=e.vad, speech_margin_db=e.speech_margin_db, silero_threshold=e.silero_threshold,
+        min_speech_s=e.min_speech_s, end_silence_s=e.end_silence_s,
+        no_speech_timeout_s=e.no_speech_timeout_s, max_utterance_s=e.max_utterance_s, pre_roll_s=e.pre_roll_s,
+    )
+
+
+class RoomRunner:
+    """Runs one room's loop on a thread and keeps its files; no Ray here (tests use it directly).
+
+    Args:
+        cfg: the room's config.
+        services: STT / assistant / TTS.
+        run_dir: the run directory; the room writes under ``run_dir/<room name>``.
+        apology: text spoken after a failure.
+    """
+
+    def __init__(self, cfg: RoomConfig, services: VoiceServices, run_dir: str | Path, apology: str) -> None:
+        self.cfg = cfg
+        self.dir = Path(run_dir) / cfg.name
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self._progress_path = self.dir / "progress.json"
+        progress = self._load_progress()
+        self.incarnation = progress.get("incarnation", 0) + 1
+        self.resume_s = float(progress.get("audio_time_s", 0.0))
+        self.events: deque[dict[str, Any]] = deque(maxlen=200)
+        self.last_error: str | None = None
+        self.done = False
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self.room = Room(
+            cfg.name,
+            wake=WakeWordDetector(cfg.wake_word, cfg.wake_threshold, cfg.wake_cooldown_s),
+            endpoint=EndOfSpeechDetector(endpoint_settings(cfg)),
+            services=services,
+            sink=make_sink(cfg.sink, self.dir),
+            apology=apology,
+            on_event=self._on_event,
+        )
+        self.room.turn_count = int(progress.get("turns", 0))
+        self.room.audio_time_s = self.resume_s
+        self._save_progress()
+        self._thread = threading.Thread(target=self._loop, name=f"room-{cfg.name}", daemon=True)
+
+    def start(self) -> None:
+        """Start the voice loop thread."""
+        self._thread.start()
+
+    # -------------------------------------------------------------- persistence
+    def _load_progress(self) -> dict[str, Any]:
+        try:
+            return json.loads(self._progress_path.read_text())
+        except (OSError, ValueError):
+            return {}
+
+    def _save_progress(self) -> None:
+        data = {"turns": self.room.turn_count, "audio_time_s": self.room.audio_time_s,
+                "incarnation": self.incarnation, "done": self.done}
+        tmp = self._progress_path.with_suffix(".tmp")
+        tmp.write_text(json.dumps(data))
+        tmp.replace(self._progress_path)
+
+    def _append(self, name: str, record: dict[str, Any]) -> None:
+        with self._lock, open(self.dir / name, "a", encoding="utf-8") as f:
+            f.write(json.dumps(record) + "\n")
+
+    def _on_event(self, event: Any) -> None:
+        record = {"type": type(event).__name__, "at": time.time(), **event.to_json()}
+        if isinstance(event, TurnResult):
+            self._append("turns.jsonl", event.to_json())
+            self._save_progress()
+            return
+        if isinstance(event, ErrorEvent):
+            self.last_error = event.code
+        self.events.append(record)
+        self._append("events.jsonl", record)
+
+    # -------------------------------------------------------------- loop
+    def _loop(self) -> None:
+        source = None
+        try:
+            self.room.prepare_apology()
+            try:
+                source = make_source(self.cfg.source)
+            except AudioError as exc:  # e.g. a file that is not audio: report, apologise, stay alive
+                self.room.report_error(Stage.AUDIO, exc)
+                return
+            for chunk in source.chunks(start_s=self.resume_s):
+                if self._stop.is_set():
+                    break
+                self.room.feed(chunk)
+            if source.finite and not self._stop.is_set():
+                # the stream ended: flush the room's audio time so a restart does not replay
+                self.room.audio_time_s = max(self.room.audio_time_s, getattr(source, "duration_s", 0.0))
+        except RoomVoiceError as exc:
+            logger.error("%s: %s", self.cfg.name, exc)
+            self.last_error = exc.code
+        except Exception:
+            logger.exception("%s: voice loop failed", self.cfg.name)
+            self.last_error = "room-loop-failed"
+        finally:
+            if source is not None:
+                source.close()
+            self.done = True
+            self._save_progress()
+
+    # -------------------------------------------------------------- API
+    def status(self) -> RoomStatus:
+        """The room's live :class:`RoomStatus`."""
+        return RoomStatus(
+            room=self.cfg.name, state=self.room.state, turns=self.room.turn_count,
+            audio_time_s=self.room.audio_time_s, done=self.done, incarnation=self.incarnation,
+            last_transcript=self.room.last_transcript, last_reply=self.room.last_reply,
+            last_error=self.last_error,
+        )
+
+    def results(self) -> list[dict[str, Any]]:
+        """All turn records of this run (JSON form, as in ``turns.jsonl``), across restarts."""
+        path = self.dir / "turns.jsonl"
+        if not path.exists():
+            return []
+        return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+    def stop(self, timeout_s: float = 30.0) -> None:
+        """Stop the loop after the current chunk/turn; waits up to ``timeout_s``."""
+        self._stop.set()
+        if self._thread.is_alive():
+            self._thread.join(timeout_s)
+
+    def wait(self, timeout_s: float | None = None) -> bool:
+        """Block until the loop ends; True if it did within ``timeout_s``."""
+        self._thread.join(timeout_s)
+        return not self._thread.is_alive()
+
+
+@ray.remote(max_concurrency=4)
+class RoomActor:
+    """Ray actor wrapping :class:`RoomRunner` with :class:`~roomvoice.actors.services.ServeServices`.
+
+    Create with :func:`start_room_actor` so placement and restart policy come from config.
+    """
+
+    def __init__(self, cfg: RoomConfig, app_name: str, run_dir: str, apology: str) -> None:
+        from roomvoice.actors.services import ServeServices
+
+        logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+        self.runner = RoomRunner(cfg, ServeServices(app_name, cfg.turn_timeout_s), run_dir, apology)
+        self.runner.start()
+
+    def status(self) -> RoomStatus:
+        return self.runner.status()
+
+    def results(self) -> list[dict[str, Any]]:
+        return self.runner.results()
+
+    def stop(self) -> None:
+        self.runner.stop()
+
+    def pid(self) -> int:
+        """Process id of the actor (tests use it to simulate a crash)."""
+        import os
+
+        return os.getpid()
+
+
+def start_room_actor(cfg: RoomConfig, app_name: str, run_dir: str, apology: str):
+    """Create the room's actor named ``room:<name>`` with its CPU share, custom resources and restarts."""
+    return RoomActor.options(
+        name=f"room:{cfg.name}",
+        num_cpus=float(cfg.num_cpus),
+        resources=dict(cfg.resources) or None,
+        max_restarts=int(cfg.max_restarts),
+        max_task_retries=0,
+    ).remote(cfg, app_name, str(Path(run_dir).resolve()), apology)

@@ -1,0 +1,33 @@
+"""Voice services backed by the Ray Serve deployments (looked up by name in the app)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+from roomvoice.events import AssistantRequest, ReplySentence, SpeechAudio, Transcript, Utterance
+
+
+class ServeServices:
+    """:class:`~roomvoice.rooms.room.VoiceServices` that call the Serve app through ``DeploymentHandle``s.
+
+    Args:
+        app_name: the Serve application name (``ray.app_name``).
+        timeout_s: wall seconds allowed for one STT or TTS call.
+    """
+
+    def __init__(self, app_name: str, timeout_s: float = 60.0) -> None:
+        from ray import serve
+
+        self.timeout_s = timeout_s
+        self._stt = serve.get_deployment_handle("SpeechToText", app_name=app_name)
+        self._assistant = serve.get_deployment_handle("Assistant", app_name=app_name)
+        self._tts = serve.get_deployment_handle("TextToSpeech", app_name=app_name)
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        return self._stt.transcribe.remote(utterance.samples).result(timeout_s=self.timeout_s)
+
+    def reply(self, request: AssistantRequest) -> Iterable[ReplySentence]:
+        return self._assistant.options(stream=True).reply.remote(request)
+
+    def synthesize(self, text: str) -> list[SpeechAudio]:
+        return self._tts.synthesize.remote(text).result(timeout_s=self.timeout_s)

@@ -1,0 +1,99 @@
+"""Build and start the Ray Serve application from config.
+
+:func:`start_ray` starts (or joins) Ray; :func:`build_app` binds the deployments with the
+preset's resources; :func:`deploy` runs the app and waits for it to be ready.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import time
+from typing import Any
+
+from omegaconf import OmegaConf
+
+from roomvoice.config import AppConfig, ResourceShare
+
+logger = logging.getLogger(__name__)
+
+SERVICE_NAMES = ("SpeechToText", "LLM", "TextToSpeech", "Assistant")
+
+
+def _plain(node: Any) -> Any:
+    """OmegaConf node → typed dataclass instance (picklable, no OmegaConf inside replicas)."""
+    return OmegaConf.to_object(node) if OmegaConf.is_config(node) else node
+
+
+def _actor_options(share: ResourceShare) -> dict[str, float]:
+    return {"num_cpus": float(share.num_cpus), "num_gpus": float(share.num_gpus)}
+
+
+def logical_cpus_needed(cfg: AppConfig) -> int:
+    """Logical Ray CPUs the preset and rooms ask for (models themselves use 1 thread each)."""
+    p = cfg.preset
+    total = sum(s.num_cpus * s.num_replicas for s in (p.stt, p.llm, p.tts, p.assistant)) + 0.05
+    total += sum(r.num_cpus for r in cfg.rooms.values())
+    return int(math.ceil(total)) + 1
+
+
+def start_ray(cfg: AppConfig) -> None:
+    """Start a local Ray instance (or connect to ``ray.address``) unless one is running.
+
+    The dashboard is off unless ``ray.dashboard=true``; it binds to ``ray.dashboard_host``
+    (127.0.0.1 by default). Logical CPUs default to max(cores, what the config asks).
+    """
+    import ray
+
+    if ray.is_initialized():
+        return
+    kwargs: dict[str, Any] = {
+        "include_dashboard": bool(cfg.ray.dashboard),
+        "logging_level": logging.WARNING,
+        "log_to_driver": True,
+    }
+    if cfg.ray.dashboard:
+        kwargs.update(dashboard_host=cfg.ray.dashboard_host, dashboard_port=int(cfg.ray.dashboard_port))
+    if cfg.ray.address:
+        ray.init(address=cfg.ray.address, **kwargs)
+        return
+    kwargs["num_cpus"] = cfg.ray.num_cpus or max(os.cpu_count() or 1, logical_cpus_needed(cfg))
+    if cfg.ray.temp_dir:
+        kwargs["_temp_dir"] = os.path.abspath(cfg.ray.temp_dir)
+    t0 = time.monotonic()
+    ray.init(**kwargs)
+    logger.info("Ray started in %.1f s with %s logical CPUs", time.monotonic() - t0, kwargs["num_cpus"])
+
+
+def build_app(cfg: AppConfig):
+    """Bind SpeechToText, LLM, TextToSpeech and Assistant behind the VoiceGateway ingress.
+
+    Returns:
+        A Serve ``Application`` ready for ``serve.run``.
+    """
+    from roomvoice.serve.deployments import LLM, Assistant, SpeechToText, TextToSpeech, VoiceGateway
+
+    p = cfg.preset
+    stt = SpeechToText.options(num_replicas=p.stt.num_replicas, ray_actor_options=_actor_options(p.stt))
+    llm = LLM.options(num_replicas=p.llm.num_replicas, ray_actor_options=_actor_options(p.llm))
+    tts = TextToSpeech.options(num_replicas=p.tts.num_replicas, ray_actor_options=_actor_options(p.tts))
+    assistant = Assistant.options(num_replicas=p.assistant.num_replicas,
+                                  ray_actor_options=_actor_options(p.assistant))
+    llm_app = llm.bind(_plain(cfg.llm))
+    return VoiceGateway.bind(
+        stt.bind(_plain(cfg.stt)),
+        assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm)),
+        tts.bind(_plain(cfg.tts)),
+    )
+
+
+def deploy(cfg: AppConfig):
+    """Run the Serve app named ``ray.app_name`` (no HTTP route yet) and return its ingress handle."""
+    from ray import serve
+
+    serve.start(proxy_location="Disabled")
+    t0 = time.monotonic()
+    handle = serve.run(build_app(cfg), name=cfg.ray.app_name, route_prefix=None)
+    logger.info("Serve app %r ready in %.1f s", cfg.ray.app_name, time.monotonic() - t0)
+    return handle

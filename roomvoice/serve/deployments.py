@@ -1,0 +1,240 @@
+"""Ray Serve deployments: the shared services every room calls.
+
+- :class:`SpeechToText` batches utterances from several rooms into one engine call
+  (``@serve.batch``; size and wait from ``stt.max_batch_size`` / ``batch_wait_timeout_s``).
+- :class:`LLM` streams text deltas; the blocking engine runs in a worker thread, one
+  request at a time per replica (llama.cpp contexts are not thread-safe).
+- :class:`TextToSpeech` synthesises one sentence per call.
+- :class:`Assistant` streams :class:`~roomvoice.events.ReplySentence` objects: the fast path
+  or the LLM, split into sentences as the LLM writes.
+- :class:`VoiceGateway` is the application's ingress; it binds the others into one app.
+
+Resources (CPU shares, GPU fractions, replicas) come from the preset at build time
+(:func:`roomvoice.serve.app.build_app`). Engines log their load time.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import threading
+import time
+from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from typing import Any
+
+import numpy as np
+from ray import serve
+from ray.serve.handle import DeploymentHandle
+
+from roomvoice.config import AssistantConfig, LlmConfig, SttConfig, TtsConfig
+from roomvoice.errors import LLMError, SpeechToTextError, TextToSpeechError, as_roomvoice_error
+from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence, SpeechAudio, Transcript
+from roomvoice.rooms.audio import SAMPLE_RATE
+
+logger = logging.getLogger(__name__)
+
+_END = object()
+
+
+async def iterate_in_thread(factory: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
+    """Run a blocking iterator in a worker thread and yield its items asynchronously.
+
+    If the consumer stops early, the worker is told to stop at its next item.
+    Exceptions raised by the iterator are re-raised to the consumer.
+    """
+    loop = asyncio.get_running_loop()
+    queue: asyncio.Queue[Any] = asyncio.Queue()
+    stop = threading.Event()
+
+    def work() -> None:
+        try:
+            for item in factory():
+                loop.call_soon_threadsafe(queue.put_nowait, item)
+                if stop.is_set():
+                    break
+        except BaseException as exc:  # handed to the consumer
+            loop.call_soon_threadsafe(queue.put_nowait, exc)
+        finally:
+            loop.call_soon_threadsafe(queue.put_nowait, _END)
+
+    future = loop.run_in_executor(None, work)
+    try:
+        while True:
+            item = await queue.get()
+            if item is _END:
+                break
+            if isinstance(item, BaseException):
+                raise item
+            yield item
+    finally:
+        stop.set()
+        await asyncio.shield(future)
+
+
+def _check_utterance(samples: Any) -> np.ndarray:
+    arr = np.asarray(samples)
+    if arr.ndim != 1 or arr.size == 0:
+        raise SpeechToTextError("stt-bad-audio", f"expected a non-empty (n,) int16 array, got shape {arr.shape}")
+    if arr.dtype != np.int16:
+        raise SpeechToTextError("stt-bad-audio", f"expected int16 samples at {SAMPLE_RATE} Hz, got {arr.dtype}")
+    return arr
+
+
+@serve.deployment(name="SpeechToText")
+class SpeechToText:
+    """faster-whisper behind ``@serve.batch``.
+
+    ``transcribe(samples)``: ``samples`` int16 ``(n,)`` at 16 kHz → :class:`Transcript`.
+    """
+
+    def __init__(self, cfg: SttConfig) -> None:
+        from roomvoice.serve.factory import build_stt_engine
+
+        t0 = time.monotonic()
+        self.engine = build_stt_engine(cfg)
+        self.language = cfg.language
+        self.transcribe_batch.set_max_batch_size(cfg.max_batch_size)
+        self.transcribe_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        self.batch_sizes: list[int] = []
+        logger.info("SpeechToText ready (%s) in %.1f s", cfg.model, time.monotonic() - t0)
+
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
+    async def transcribe_batch(self, batch: list[np.ndarray]) -> list[Transcript]:
+        self.batch_sizes.append(len(batch))
+        return await asyncio.to_thread(self.engine.transcribe, batch, language=self.language)
+
+    async def transcribe(self, samples: np.ndarray) -> Transcript:
+        """Transcribe one utterance (batched with concurrent calls from other rooms)."""
+        arr = _check_utterance(samples)
+        try:
+            return await self.transcribe_batch(arr)
+        except Exception as exc:
+            raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc
+
+    def stats(self) -> dict[str, Any]:
+        """Batch sizes seen so far (to check that rooms share calls)."""
+        return {"batch_sizes": list(self.batch_sizes)}
+
+
+@serve.deployment(name="TextToSpeech")
+class TextToSpeech:
+    """piper behind Serve. ``synthesize(text)`` → list of :class:`SpeechAudio` (one per sentence)."""
+
+    def __init__(self, cfg: TtsConfig) -> None:
+        from roomvoice.serve.factory import build_tts_engine
+
+        t0 = time.monotonic()
+        self.engine = build_tts_engine(cfg)
+        logger.info("TextToSpeech ready (%s) in %.1f s", cfg.voice, time.monotonic() - t0)
+
+    async def synthesize(self, text: str) -> list[SpeechAudio]:
+        """Synthesise ``text``; raises :class:`TextToSpeechError` on failure."""
+        try:
+            return await asyncio.to_thread(lambda: list(self.engine.synthesize(text)))
+        except Exception as exc:
+            raise as_roomvoice_error(exc, TextToSpeechError, "tts-failed") from exc
+
+    def sample_rate(self) -> int:
+        """Output sample rate in Hz."""
+        return int(self.engine.sample_rate)
+
+
+@serve.deployment(name="LLM")
+class LLM:
+    """The LLM engine behind Serve, streaming text deltas.
+
+    ``stream_chat(messages, max_tokens, temperature)`` yields ``str`` deltas; raises
+    :class:`LLMError` (``llm-timeout`` after ``llm.timeout_s``).
+    """
+
+    def __init__(self, cfg: LlmConfig) -> None:
+        from roomvoice.serve.factory import build_llm_engine
+
+        t0 = time.monotonic()
+        self.cfg = cfg
+        self.engine = build_llm_engine(cfg)
+        self.engine.start()
+        self._lock = asyncio.Lock()
+        logger.info("LLM ready (%s) in %.1f s", cfg.model, time.monotonic() - t0)
+
+    async def stream_chat(
+        self, messages: Sequence[ChatMessage], max_tokens: int | None = None, temperature: float | None = None
+    ) -> AsyncIterator[str]:
+        max_tokens = int(max_tokens or self.cfg.max_tokens)
+        temperature = self.cfg.temperature if temperature is None else float(temperature)
+        deadline = time.monotonic() + self.cfg.timeout_s
+        async with self._lock:
+            try:
+                stream = iterate_in_thread(
+                    lambda: self.engine.stream_chat(messages, max_tokens=max_tokens, temperature=temperature)
+                )
+                try:
+                    while True:
+                        remaining = deadline - time.monotonic()
+                        if remaining <= 0:
+                            raise TimeoutError
+                        try:
+                            delta = await asyncio.wait_for(stream.__anext__(), timeout=remaining)
+                        except StopAsyncIteration:
+                            break
+                        yield delta
+                finally:
+                    await stream.aclose()
+            except TimeoutError as exc:
+                raise LLMError("llm-timeout", f"no complete reply within {self.cfg.timeout_s:g} s") from exc
+            except LLMError:
+                raise
+            except Exception as exc:
+                raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
+
+    def model_name(self) -> str:
+        """The served model's name."""
+        return self.cfg.model
+
+
+@serve.deployment(name="Assistant")
+class Assistant:
+    """Fast path or LLM, streamed as sentences. ``reply(request)`` yields :class:`ReplySentence`."""
+
+    def __init__(self, llm: DeploymentHandle, cfg: AssistantConfig, llm_cfg: LlmConfig) -> None:
+        from roomvoice.serve.assistant import AssistantCore
+
+        self.llm = llm
+        self.llm_cfg = llm_cfg
+        self.core = AssistantCore(llm_cfg.system_prompt, cfg.history_turns, cfg.timezone)
+
+    async def reply(self, request: AssistantRequest) -> AsyncIterator[ReplySentence]:
+        from roomvoice.serve.assistant import ReplyAssembler
+
+        fast = self.core.fast_sentence(request)
+        if fast is not None:
+            yield fast
+            return
+        messages = self.core.messages_for(request)
+        assembler = ReplyAssembler()
+        try:
+            stream = self.llm.options(stream=True).stream_chat.remote(
+                messages, self.llm_cfg.max_tokens, self.llm_cfg.temperature
+            )
+            async for delta in stream:
+                for sentence in assembler.push(delta):
+                    yield sentence
+        except Exception as exc:
+            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
+        for sentence in assembler.finish():
+            yield sentence
+        if not assembler.parts:
+            raise LLMError("llm-empty-reply", "the LLM returned no text")
+        self.core.remember(request, assembler.text)
+
+
+@serve.deployment(name="VoiceGateway", ray_actor_options={"num_cpus": 0.05})
+class VoiceGateway:
+    """Ingress of the roomvoice app; holds the service handles (the HTTP API lands here later)."""
+
+    def __init__(self, stt: DeploymentHandle, assistant: DeploymentHandle, tts: DeploymentHandle) -> None:
+        self.stt, self.assistant, self.tts = stt, assistant, tts
+
+    async def health(self) -> dict[str, Any]:
+        """Sample rate of TTS as a liveness probe of the chain."""
+        return {"tts_sample_rate": await self.tts.sample_rate.remote()}

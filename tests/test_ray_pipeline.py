@@ -1,0 +1,146 @@
+"""The pipeline on Ray: Serve deployments with real models, room actors, crash recovery, the demo run.
+
+One local Ray instance and one Serve app are shared by the module (start-up ~30 s here).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import time
+
+import jiwer
+import numpy as np
+import pytest
+
+from roomvoice.config import load_config
+from roomvoice.events import AssistantRequest, Utterance, VoiceState
+from roomvoice.rooms.audio import read_audio_file, rms_dbfs
+
+from .conftest import ARCTIC, AUDIO
+
+pytestmark = [pytest.mark.slow, pytest.mark.ray]
+
+
+def norm(text: str) -> str:
+    return re.sub(r"\s+", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory):
+    import ray
+    from ray import serve
+
+    from roomvoice.serve.app import deploy, start_ray
+
+    run_dir = tmp_path_factory.mktemp("run")
+    cfg = load_config([f"run_dir={run_dir}", "llm.max_tokens=40"])
+    start_ray(cfg)
+    deploy(cfg)
+    yield cfg
+    serve.shutdown()
+    ray.shutdown()
+
+
+def test_serve_services_full_turn(app):
+    from roomvoice.actors.services import ServeServices
+
+    svc = ServeServices(app.ray.app_name)
+    samples = read_audio_file(AUDIO / "arctic_a0009.wav").samples
+    transcript = svc.transcribe(Utterance(samples, 16000, 0.0, len(samples) / 16000))
+    assert jiwer.wer(norm(ARCTIC["arctic_a0009.wav"]), norm(transcript.text)) <= 0.2, transcript.text
+    sentences = list(svc.reply(AssistantRequest(transcript.text, "test", "test")))
+    assert sentences and all(s.source == "llm" for s in sentences)
+    assert sentences[0].first_token_s is not None and sentences[0].first_token_s > 0
+    audio = svc.synthesize(sentences[0].text)
+    assert audio and audio[0].samples.dtype == np.int16 and audio[0].rate == 22050
+    assert rms_dbfs(audio[0].samples) > -40
+
+
+def test_stt_batches_concurrent_requests(app):
+    from ray import serve
+
+    stt = serve.get_deployment_handle("SpeechToText", app_name=app.ray.app_name)
+    clips = [read_audio_file(AUDIO / n).samples for n in ARCTIC]
+    responses = [stt.transcribe.remote(c) for c in clips]
+    texts = [r.result(timeout_s=60).text for r in responses]
+    for (name, ref), text in zip(ARCTIC.items(), texts):
+        assert jiwer.wer(norm(ref), norm(text)) <= 0.2, (name, text)
+    stats = stt.stats.remote().result()
+    assert max(stats["batch_sizes"]) >= 2, stats  # two rooms' utterances shared one engine call
+
+
+def test_serve_errors_keep_their_codes(app):
+    from ray import serve
+
+    from roomvoice.errors import SpeechToTextError, as_roomvoice_error
+
+    stt = serve.get_deployment_handle("SpeechToText", app_name=app.ray.app_name)
+    with pytest.raises(Exception) as err:
+        stt.transcribe.remote(np.zeros(0, np.int16)).result(timeout_s=30)
+    assert as_roomvoice_error(err.value, SpeechToTextError, "x").code == "stt-bad-audio"
+
+
+def test_demo_run_two_rooms_overlap(app, tmp_path):
+    from roomvoice.runner import run, summarize
+
+    cfg = load_config([f"run_dir={tmp_path}", "llm.max_tokens=40"])
+    result = run(cfg, shutdown=False, deploy_app=False, max_wall_s=400)
+    text = summarize(result)
+    by_room = {}
+    for r in result.turns:
+        by_room.setdefault(r["room"], []).append(r)
+    assert set(by_room) == {"kitchen", "office"}, text
+    assert all(len(v) == 2 for v in by_room.values()), text
+    for r in result.turns:
+        assert r["error"] is None, text
+        assert r["reply"] and r["reply_audio"] and os.path.exists(r["reply_audio"])
+        assert rms_dbfs(read_audio_file(r["reply_audio"]).samples) > -40
+    for room, name in (("kitchen", "arctic_a0007.wav"), ("office", "arctic_a0009.wav")):
+        assert jiwer.wer(norm(ARCTIC[name]), norm(by_room[room][0]["transcript"])) <= 0.2, text
+    assert by_room["kitchen"][1]["reply_source"] == "fast_path"
+    # the rooms worked at the same time: their turn intervals overlap
+    k = [(r["timings"]["started_at"], r["timings"]["ended_at"]) for r in by_room["kitchen"]]
+    o = [(r["timings"]["started_at"], r["timings"]["ended_at"]) for r in by_room["office"]]
+    assert max(min(a[1], b[1]) - max(a[0], b[0]) for a in k for b in o) > 0, text
+    lines = (tmp_path / "turns.jsonl").read_text().splitlines()
+    assert len(lines) == 4
+
+
+def test_room_actor_crash_does_not_stop_other_room(app, tmp_path):
+    import ray
+
+    from roomvoice.actors.room_actor import start_room_actor
+
+    cfg = load_config([f"run_dir={tmp_path}", "rooms.office.source.realtime=true"])
+    rooms = {name: r for name, r in cfg.rooms.items()}
+    from omegaconf import OmegaConf
+    actors = {name: start_room_actor(OmegaConf.to_object(r), app.ray.app_name, str(tmp_path), "Sorry.")
+              for name, r in rooms.items()}
+    office = actors["office"]
+    # let the office (paced at real time) finish its first turn, then kill its process mid-stream
+    deadline = time.monotonic() + 120
+    while ray.get(office.status.remote()).turns < 1 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    os.kill(ray.get(office.pid.remote()), signal.SIGKILL)
+    # the kitchen keeps answering while the office is down
+    deadline = time.monotonic() + 240
+    kitchen_done = office_done = None
+    while time.monotonic() < deadline and not (kitchen_done and office_done):
+        kitchen_done = ray.get(actors["kitchen"].status.remote()).done
+        try:
+            st = ray.get(office.status.remote(), timeout=10)
+            office_done = st.done
+        except (ray.exceptions.RayActorError, ray.exceptions.GetTimeoutError):
+            pass
+        time.sleep(0.5)
+    assert kitchen_done
+    kitchen = ray.get(actors["kitchen"].results.remote())
+    assert len(kitchen) == 2 and all(r["error"] is None for r in kitchen)
+    st = ray.get(office.status.remote())
+    assert st.incarnation == 2 and st.done and st.state is VoiceState.IDLE  # restarted and rebuilt
+    office_turns = ray.get(office.results.remote())
+    assert [r["turn"] for r in office_turns] == [1, 2]  # resumed, nothing replayed or lost
+    for a in actors.values():
+        ray.kill(a, no_restart=True)
