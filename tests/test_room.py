@@ -211,15 +211,20 @@ def test_tts_failure_plays_the_cached_apology(services, tmp_path):
     _assert_error_then_recovers(room, rec, "tts-failed", "tts")
 
 
-@pytest.mark.parametrize("content,code", [(b"this is not audio at all" * 10, "audio-unreadable"), (None, "audio-empty")])
+@pytest.mark.parametrize("content,code", [(b"this is not audio at all" * 10, "audio-unreadable"), (None, "audio-empty"),
+                                          ("nan", "audio-invalid")])
 def test_bad_source_file_reports_error_and_apologises(services, tmp_path, content, code):
     from roomvoice.actors.room_actor import RoomRunner
     from roomvoice.config import RoomConfig, SinkConfig, SourceConfig
 
     bad = tmp_path / "input.wav"
+    import soundfile as sf
     if content is None:
-        import soundfile as sf
         sf.write(str(bad), np.zeros(0, np.int16), 16000, subtype="PCM_16")
+    elif content == "nan":  # a float WAV carrying NaN samples
+        data = np.full(16000, 0.1, np.float32)
+        data[100:200] = np.nan
+        sf.write(str(bad), data, 16000, subtype="FLOAT")
     else:
         bad.write_bytes(content)
     cfg = RoomConfig(name="garage", source=SourceConfig(type="file", paths=[str(bad)]), sink=SinkConfig(type="wav"))

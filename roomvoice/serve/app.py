@@ -92,8 +92,10 @@ def deploy(cfg: AppConfig):
     """Run the Serve app named ``ray.app_name`` (no HTTP route yet) and return its ingress handle."""
     from ray import serve
 
-    serve.start(proxy_location="Disabled")
+    # no per-request access log lines: one voice turn makes several calls
+    logging_config = {"enable_access_log": False, "log_level": "INFO"}
+    serve.start(proxy_location="Disabled", logging_config=logging_config)
     t0 = time.monotonic()
-    handle = serve.run(build_app(cfg), name=cfg.ray.app_name, route_prefix=None)
+    handle = serve.run(build_app(cfg), name=cfg.ray.app_name, route_prefix=None, logging_config=logging_config)
     logger.info("Serve app %r ready in %.1f s", cfg.ray.app_name, time.monotonic() - t0)
     return handle
