@@ -80,7 +80,7 @@ def test_speaker_without_output_device(monkeypatch):
     (np.zeros(0, np.int16), 16000, "audio-empty"),
     (np.zeros(100, np.int16), 4000, "audio-bad-rate"),
     (np.zeros((10, 2, 2), np.int16), 16000, "audio-invalid"),
-    (np.array(["a", "b"]), 16000, "audio-invalid"),
+    (np.array(["a", "b"]), 16000, "audio-bad-format"),
 ])
 def test_edge_conversion_refuses_bad_audio(samples, rate, code):
     with pytest.raises(AudioError) as err:

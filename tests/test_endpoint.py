@@ -5,30 +5,17 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-try:  # tests/ as a package (tests/__init__.py) or as plain rootdir modules
-    from .audio_helpers import (
-        ARCTIC_A0007,
-        ARCTIC_A0009,
-        HEY_JARVIS,
-        REAL_SPEECH,
-        WHAT_TIME,
-        SpeechClip,
-        chunks,
-        load,
-        scene,
-    )
-except ImportError:
-    from audio_helpers import (
-        ARCTIC_A0007,
-        ARCTIC_A0009,
-        HEY_JARVIS,
-        REAL_SPEECH,
-        WHAT_TIME,
-        SpeechClip,
-        chunks,
-        load,
-        scene,
-    )
+from .audio_helpers import (
+    ARCTIC_A0007,
+    ARCTIC_A0009,
+    HEY_JARVIS,
+    REAL_SPEECH,
+    WHAT_TIME,
+    SpeechClip,
+    chunks,
+    load,
+    scene,
+)
 from roomvoice.rooms.audio import SAMPLE_RATE, AudioChunk
 from roomvoice.rooms.endpoint import (
     EndOfSpeechDetector,

@@ -5,10 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-try:  # tests/ as a package (tests/__init__.py) or as plain rootdir modules
-    from .audio_helpers import HEY_JARVIS, WHAT_TIME, chunks, load, scene
-except ImportError:
-    from audio_helpers import HEY_JARVIS, WHAT_TIME, chunks, load, scene
+from .audio_helpers import HEY_JARVIS, WHAT_TIME, chunks, load, scene
 from roomvoice.errors import AudioError, WakeWordError
 from roomvoice.rooms.audio import AudioChunk
 from roomvoice.rooms.wake import WakeWordDetector, available_wake_words, wake_model_path

@@ -113,8 +113,9 @@ def to_contract(samples: np.ndarray, rate: int, *, what: str = "audio") -> np.nd
         ``numpy.int16`` array of shape ``(m,)`` at 16 000 Hz.
 
     Raises:
-        AudioError: ``audio-empty`` for no samples, ``audio-invalid`` for NaN/inf or an
-            unsupported dtype/shape, ``audio-bad-rate`` for an implausible sample rate.
+        AudioError: ``audio-empty`` for no samples, ``audio-invalid`` for NaN/inf or a bad
+            shape, ``audio-bad-format`` for an unsupported dtype, ``audio-bad-rate`` for an
+            implausible sample rate.
     """
     import soxr
 
@@ -125,23 +126,35 @@ def to_contract(samples: np.ndarray, rate: int, *, what: str = "audio") -> np.nd
         raise AudioError("audio-empty", f"{what}: contains no samples")
     if not 8_000 <= int(rate) <= 192_000:
         raise AudioError("audio-bad-rate", f"{what}: sample rate {rate} Hz is outside 8000..192000 Hz")
-    if arr.dtype == np.int16:
-        data = arr.astype(np.float32) / 32768.0
-    elif arr.dtype == np.int32:
-        data = arr.astype(np.float64) / 2_147_483_648.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        data = arr.astype(np.float32)
-        if not np.all(np.isfinite(data)):
-            bad = int(np.count_nonzero(~np.isfinite(data)))
-            raise AudioError("audio-invalid", f"{what}: {bad} samples are NaN or infinite")
-    else:
-        raise AudioError("audio-invalid", f"{what}: unsupported sample dtype {arr.dtype}")
+    data = pcm_to_float32(arr, what=what)
     if data.ndim == 2:
         data = data.mean(axis=1)
     data = np.ascontiguousarray(data, dtype=np.float32)
     if int(rate) != SAMPLE_RATE:
         data = soxr.resample(data, int(rate), SAMPLE_RATE, quality="HQ")
     return float_to_int16(data)
+
+
+def pcm_to_float32(arr: np.ndarray, *, what: str = "audio") -> np.ndarray:
+    """PCM samples as ``numpy.float32`` at full scale ±1.0 (same shape).
+
+    int16 is divided by 32 768, int32 by 2**31; floats are taken as they are.
+
+    Raises:
+        AudioError: ``audio-invalid`` for NaN/infinite float samples, ``audio-bad-format``
+            for any other dtype.
+    """
+    if arr.dtype == np.int16:
+        return arr.astype(np.float32) / 32768.0
+    if arr.dtype == np.int32:
+        return (arr.astype(np.float64) / 2_147_483_648.0).astype(np.float32)
+    if np.issubdtype(arr.dtype, np.floating):
+        data = arr.astype(np.float32)
+        if not np.all(np.isfinite(data)):
+            bad = int(np.count_nonzero(~np.isfinite(data)))
+            raise AudioError("audio-invalid", f"{what}: {bad} samples are NaN or infinite")
+        return data
+    raise AudioError("audio-bad-format", f"{what}: unsupported sample dtype {arr.dtype}")
 
 
 def float_to_int16(data: np.ndarray) -> np.ndarray:

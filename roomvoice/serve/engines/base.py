@@ -25,7 +25,7 @@ import numpy as np
 
 from roomvoice.errors import AudioError, LLMError, TextToSpeechError
 from roomvoice.events import ChatMessage, SpeechAudio, Transcript
-from roomvoice.rooms.audio import SAMPLE_RATE
+from roomvoice.rooms.audio import SAMPLE_RATE, pcm_to_float32
 
 MAX_UTTERANCE_S = 120.0
 """Longest utterance accepted by :func:`check_audio`, in seconds (longer is a capture bug)."""
@@ -59,15 +59,9 @@ def check_audio(samples: np.ndarray, *, index: int = 0) -> np.ndarray:
         raise AudioError("audio-bad-format", f"{what}: expected shape (n,) mono at {SAMPLE_RATE} Hz, got {arr.shape}")
     if arr.size == 0:
         raise AudioError("audio-empty", f"{what}: contains no samples")
-    if arr.dtype == np.int16:
-        out = arr.astype(np.float32) / 32768.0
-    elif np.issubdtype(arr.dtype, np.floating):
-        out = arr.astype(np.float32)
-        if not np.all(np.isfinite(out)):
-            bad = int(np.count_nonzero(~np.isfinite(out)))
-            raise AudioError("audio-invalid", f"{what}: {bad} samples are NaN or infinite")
-    else:
+    if arr.dtype != np.int16 and not np.issubdtype(arr.dtype, np.floating):
         raise AudioError("audio-bad-format", f"{what}: expected int16 samples at {SAMPLE_RATE} Hz, got {arr.dtype}")
+    out = pcm_to_float32(arr, what=what)
     duration_s = arr.size / SAMPLE_RATE
     if duration_s > MAX_UTTERANCE_S:
         raise AudioError("audio-too-long", f"{what}: {duration_s:.1f} s is over the {MAX_UTTERANCE_S:g} s limit")
