@@ -175,7 +175,8 @@ class LlmConfig:
     gpu_memory_utilization: float = 0.9
     tensor_parallel_size: int = 1
     system_prompt: str = (
-        "You are a helpful voice assistant in a home. Answer in one or two short sentences."
+        "You are Jarvis, a friendly voice assistant at home. Reply to the user's last message in one or two "
+        "short sentences of your own words. Never repeat the user's words or your earlier replies."
     )
 
 
