@@ -144,3 +144,18 @@ def test_room_actor_crash_does_not_stop_other_room(app, tmp_path):
     assert [r["turn"] for r in office_turns] == [1, 2]  # resumed, nothing replayed or lost
     for a in actors.values():
         ray.kill(a, no_restart=True)
+
+
+def test_text_into_a_room_actor(app, tmp_path):
+    import ray
+
+    from roomvoice.actors.room_actor import start_room_actor
+    from roomvoice.config import RoomConfig, SinkConfig, SourceConfig
+
+    cfg = RoomConfig(name="den", source=SourceConfig(type="file", paths=[str(AUDIO / "what_time_is_it.wav")]),
+                     sink=SinkConfig(type="wav"))
+    actor = start_room_actor(cfg, app.ray.app_name, str(tmp_path), "Sorry.")
+    result = ray.get(actor.say.remote("Tell me something nice about Paris."), timeout=120)
+    assert result.error is None and result.reply_source == "llm" and result.reply
+    assert ray.get(actor.status.remote()).state is VoiceState.IDLE
+    ray.kill(actor, no_restart=True)

@@ -238,3 +238,26 @@ def test_bad_source_file_reports_error_and_apologises(services, tmp_path, conten
     assert Path(records[-1]["reply_audio"]).exists()
     events = [json.loads(x) for x in (tmp_path / "run" / "garage" / "events.jsonl").read_text().splitlines()]
     assert any(e["type"] == "ErrorEvent" and e["code"] == code for e in events)
+
+
+def test_text_sent_into_a_room_is_answered_and_spoken_there(services, tmp_path):
+    from roomvoice.actors.room_actor import RoomRunner
+    from roomvoice.config import RoomConfig, SinkConfig, SourceConfig
+    from roomvoice.errors import AssistantError
+
+    cfg = RoomConfig(name="den", source=SourceConfig(type="file", paths=[str(AUDIO / "what_time_is_it.wav")]),
+                     sink=SinkConfig(type="wav"))
+    runner = RoomRunner(cfg, services, tmp_path, "Sorry.")
+    runner.start()
+    assert runner.wait(60)  # no wake word in that file: no turn from audio
+    result = runner.say("What time is it?")
+    assert result.reply_source == "fast_path" and result.transcript == "What time is it?"
+    assert result.reply_audio and rms_dbfs(read_audio_file(result.reply_audio).samples) > -40
+    events = [json.loads(x) for x in (tmp_path / "den" / "events.jsonl").read_text().splitlines()]
+    changes = [(e["old"], e["new"], e["reason"]) for e in events if e["type"] == "StateChanged"]
+    assert changes == [("idle", "thinking", "text"), ("thinking", "speaking", "first-audio"),
+                       ("speaking", "idle", "reply-done")]
+    with pytest.raises(AssistantError):
+        runner.say("   ")
+    assert runner.status().turns == 1
+    runner.stop()

@@ -15,17 +15,19 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
 import ray
 
 from roomvoice.config import RoomConfig
-from roomvoice.errors import AudioError, RoomVoiceError
-from roomvoice.events import ErrorEvent, RoomStatus, Stage, TurnResult
+from roomvoice.errors import AssistantError, AudioError, RoomVoiceError
+from roomvoice.events import ErrorEvent, RoomStatus, Stage, TurnResult, VoiceState
 from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
 from roomvoice.rooms.room import Room, VoiceServices
 from roomvoice.rooms.sinks import make_sink
@@ -33,6 +35,9 @@ from roomvoice.rooms.sources import make_source
 from roomvoice.rooms.wake import WakeWordDetector
 
 logger = logging.getLogger(__name__)
+
+MAX_TEXT_CHARS = 2000
+"""Longest text accepted by :meth:`RoomRunner.say`, in characters."""
 
 
 def endpoint_settings(room: RoomConfig) -> EndpointSettings:
@@ -66,6 +71,8 @@ class RoomRunner:
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.last_error: str | None = None
         self.done = False
+        self._done = threading.Event()
+        self._texts: queue.Queue[tuple[str, Future]] = queue.Queue()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.room = Room(
@@ -124,12 +131,12 @@ class RoomRunner:
                 source = make_source(self.cfg.source)
             except AudioError as exc:  # e.g. a file that is not audio: report, apologise, stay alive
                 self.room.report_error(Stage.AUDIO, exc)
-                return
-            for chunk in source.chunks(start_s=self.resume_s):
+            for chunk in source.chunks(start_s=self.resume_s) if source is not None else ():
                 if self._stop.is_set():
                     break
+                self._serve_texts()
                 self.room.feed(chunk)
-            if source.finite and not self._stop.is_set():
+            if source is not None and source.finite and not self._stop.is_set():
                 # the stream ended: flush the room's audio time so a restart does not replay
                 self.room.audio_time_s = max(self.room.audio_time_s, getattr(source, "duration_s", 0.0))
         except RoomVoiceError as exc:
@@ -143,6 +150,23 @@ class RoomRunner:
                 source.close()
             self.done = True
             self._save_progress()
+            self._done.set()
+        # the audio has ended (files) but text sent into the room is still answered until stop()
+        while not self._stop.is_set():
+            self._serve_texts(block_s=0.2)
+
+    def _serve_texts(self, block_s: float = 0.0) -> None:
+        """Answer queued text, only while the room is IDLE (never in the middle of a spoken turn)."""
+        while self.room.state is VoiceState.IDLE:
+            try:
+                text, future = self._texts.get(timeout=block_s) if block_s else self._texts.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                future.set_result(self.room.handle_text(text))
+            except Exception as exc:  # handle_text reports its own errors; this guards the loop itself
+                future.set_exception(exc)
+            block_s = 0.0
 
     # -------------------------------------------------------------- API
     def status(self) -> RoomStatus:
@@ -168,9 +192,26 @@ class RoomRunner:
             self._thread.join(timeout_s)
 
     def wait(self, timeout_s: float | None = None) -> bool:
-        """Block until the loop ends; True if it did within ``timeout_s``."""
-        self._thread.join(timeout_s)
-        return not self._thread.is_alive()
+        """Block until the audio source is finished; True if it was within ``timeout_s``."""
+        return self._done.wait(timeout_s)
+
+    def say(self, text: str, timeout_s: float = 120.0) -> TurnResult:
+        """Send typed text into the room: handled as if spoken, the reply is spoken in the room.
+
+        Waits for the room to be idle and the turn to finish.
+
+        Raises:
+            AssistantError: ``assistant-empty-request`` / ``assistant-request-too-long``.
+            TimeoutError: if the turn did not finish within ``timeout_s``.
+        """
+        text = (text or "").strip()
+        if not text:
+            raise AssistantError("assistant-empty-request", "the text is empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise AssistantError("assistant-request-too-long", f"{len(text)} characters (limit {MAX_TEXT_CHARS})")
+        future: Future = Future()
+        self._texts.put((text, future))
+        return future.result(timeout=timeout_s)
 
 
 @ray.remote(max_concurrency=4)
@@ -195,6 +236,10 @@ class RoomActor:
 
     def stop(self) -> None:
         self.runner.stop()
+
+    def say(self, text: str, timeout_s: float = 120.0) -> TurnResult:
+        """Typed text into the room (see :meth:`RoomRunner.say`)."""
+        return self.runner.say(text, timeout_s)
 
     def pid(self) -> int:
         """Process id of the actor (tests use it to simulate a crash)."""

@@ -208,8 +208,6 @@ class Room:
             started_at=self._wake_wall,
         )
         transcript = ""
-        sentences: list[str] = []
-        source = "llm"
         try:
             if clipped_fraction(utterance.samples) > MAX_CLIPPED_FRACTION:
                 raise AudioError("audio-clipped", f"over {MAX_CLIPPED_FRACTION:.0%} of the utterance is clipped; "
@@ -221,8 +219,29 @@ class Room:
             self.last_transcript = transcript
             if not transcript:
                 raise SpeechToTextError("stt-no-speech", "no words were recognised")
-            self.machine.transcribed(t)
-            stage = Stage.ASSISTANT
+        except Exception as exc:  # every failure -> error event + apology, never a dead room
+            return self._fail(stage, exc, t, transcript=transcript, timings=timings, t0=t0)
+        self.machine.transcribed(t)
+        return self._respond(transcript, t, timings, t0)
+
+    def handle_text(self, text: str) -> TurnResult:
+        """Handle typed text as if it had been spoken in this room; the reply is spoken here.
+
+        The room must be IDLE (callers queue text until it is). Goes IDLE → THINKING → SPEAKING → IDLE.
+        """
+        t = self.audio_time_s
+        t0 = self._clock()
+        timings = TurnTimings(wake_audio_s=t, end_of_speech_audio_s=t, started_at=time.time())
+        self.machine.text_received(t)
+        self.last_transcript = text.strip()
+        return self._respond(text.strip(), t, timings, t0)
+
+    def _respond(self, transcript: str, t: float, timings: TurnTimings, t0: float) -> TurnResult:
+        """Ask the assistant and speak its reply sentence by sentence (state THINKING on entry)."""
+        sentences: list[str] = []
+        source = "llm"
+        stage = Stage.ASSISTANT
+        try:
             request = AssistantRequest(text=transcript, conversation_id=self.name, room=self.name)
             self.sink.begin(self.turn_count + 1)
             self._sink_open = True

@@ -4,6 +4,7 @@
       ▲               │ no speech                                         │ transcript
       │               ▼                                                   ▼
       └────────────── IDLE ◄──reply done── SPEAKING ◄──first sentence── THINKING
+    IDLE ──typed text──► THINKING   (a chat message sent into the room)
     any state ──failure──► ERROR ──apology spoken──► IDLE
 
 Every transition is stamped with audio time (seconds since the room's stream started)
@@ -21,7 +22,7 @@ from roomvoice.events import StateChanged, VoiceState
 S = VoiceState
 
 ALLOWED: dict[VoiceState, frozenset[VoiceState]] = {
-    S.IDLE: frozenset({S.LISTENING, S.ERROR}),
+    S.IDLE: frozenset({S.LISTENING, S.THINKING, S.ERROR}),
     S.LISTENING: frozenset({S.RECORDING, S.IDLE, S.ERROR}),
     S.RECORDING: frozenset({S.TRANSCRIBING, S.ERROR}),
     S.TRANSCRIBING: frozenset({S.THINKING, S.ERROR}),
@@ -29,7 +30,8 @@ ALLOWED: dict[VoiceState, frozenset[VoiceState]] = {
     S.SPEAKING: frozenset({S.IDLE, S.ERROR}),
     S.ERROR: frozenset({S.IDLE}),
 }
-"""Allowed transitions. THINKING → IDLE covers a reply with nothing to say."""
+"""Allowed transitions. IDLE → THINKING is typed text sent into the room; THINKING → IDLE covers a
+reply with nothing to say."""
 
 
 class InvalidTransition(ValueError):
@@ -86,6 +88,10 @@ class VoiceStateMachine:
     def end_of_speech(self, t: float) -> StateChanged:
         """Utterance complete: RECORDING → TRANSCRIBING."""
         return self.transition(S.TRANSCRIBING, t, "end-of-speech")
+
+    def text_received(self, t: float) -> StateChanged:
+        """Typed text sent into the room (no audio): IDLE → THINKING."""
+        return self.transition(S.THINKING, t, "text")
 
     def transcribed(self, t: float) -> StateChanged:
         """Transcript ready: TRANSCRIBING → THINKING."""
