@@ -127,6 +127,29 @@ class AssistantCore:
             memory = self._history.setdefault(request.conversation_id, deque(maxlen=self.history_turns))
             memory.append((request.text.strip(), reply))
 
+    def chat_messages(self, messages: Sequence[ChatMessage]) -> tuple[AssistantRequest, list[ChatMessage]]:
+        """Prepare an OpenAI-style conversation supplied by a client (stateless chat API).
+
+        Our system prompt comes first, then the client's system messages, then the last
+        ``history_turns`` user/assistant exchanges, then the final user message.
+
+        Returns:
+            (the request made of the last user message, the messages to send to the LLM).
+
+        Raises:
+            AssistantError: ``assistant-bad-request`` if the last message is not from the user;
+                the checks of :meth:`check` on its text.
+        """
+        if not messages or messages[-1].role != "user":
+            raise AssistantError("assistant-bad-request", "the last message must have role 'user'")
+        request = AssistantRequest(text=messages[-1].content)
+        self.check(request)
+        system = [ChatMessage("system", self.system_prompt)] + [m for m in messages[:-1] if m.role == "system"]
+        dialogue = [m for m in messages[:-1] if m.role in ("user", "assistant")]
+        keep = 2 * self.history_turns
+        history = dialogue[-keep:] if keep else []
+        return request, system + history + [ChatMessage("user", request.text.strip())]
+
     def fast_sentence(self, request: AssistantRequest) -> ReplySentence | None:
         """The fast path's reply as a sentence (remembered), or None."""
         t0 = time.monotonic()

@@ -17,9 +17,8 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import threading
 import time
-from collections.abc import AsyncIterator, Callable, Iterator, Sequence
+from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 import numpy as np
@@ -30,46 +29,9 @@ from roomvoice.config import AssistantConfig, LlmConfig, SttConfig, TtsConfig
 from roomvoice.errors import LLMError, SpeechToTextError, TextToSpeechError, as_roomvoice_error
 from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence, SpeechAudio, Transcript
 from roomvoice.rooms.audio import SAMPLE_RATE
+from roomvoice.serve.streaming import iterate_in_thread
 
 logger = logging.getLogger(__name__)
-
-_END = object()
-
-
-async def iterate_in_thread(factory: Callable[[], Iterator[Any]]) -> AsyncIterator[Any]:
-    """Run a blocking iterator in a worker thread and yield its items asynchronously.
-
-    If the consumer stops early, the worker is told to stop at its next item.
-    Exceptions raised by the iterator are re-raised to the consumer.
-    """
-    loop = asyncio.get_running_loop()
-    queue: asyncio.Queue[Any] = asyncio.Queue()
-    stop = threading.Event()
-
-    def work() -> None:
-        try:
-            for item in factory():
-                loop.call_soon_threadsafe(queue.put_nowait, item)
-                if stop.is_set():
-                    break
-        except BaseException as exc:  # handed to the consumer
-            loop.call_soon_threadsafe(queue.put_nowait, exc)
-        finally:
-            loop.call_soon_threadsafe(queue.put_nowait, _END)
-
-    future = loop.run_in_executor(None, work)
-    try:
-        while True:
-            item = await queue.get()
-            if item is _END:
-                break
-            if isinstance(item, BaseException):
-                raise item
-            yield item
-    finally:
-        stop.set()
-        await asyncio.shield(future)
-
 
 def _check_utterance(samples: Any) -> np.ndarray:
     arr = np.asarray(samples)
@@ -226,6 +188,25 @@ class Assistant:
         if not assembler.parts:
             raise LLMError("llm-empty-reply", "the LLM returned no text")
         self.core.remember(request, assembler.text)
+
+
+    async def chat(self, messages: Sequence[ChatMessage], max_tokens: int | None = None,
+                   temperature: float | None = None) -> AsyncIterator[str]:
+        """Stream a chat reply as text deltas (the OpenAI-compatible API): fast path or LLM."""
+        request, llm_messages = self.core.chat_messages(messages)
+        answer = self.core.fast_answer(request)
+        if answer is not None:
+            yield answer
+            return
+        try:
+            stream = self.llm.options(stream=True).stream_chat.remote(
+                llm_messages, max_tokens or self.llm_cfg.max_tokens,
+                self.llm_cfg.temperature if temperature is None else temperature,
+            )
+            async for delta in stream:
+                yield delta
+        except Exception as exc:
+            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
 
 
 @serve.deployment(name="VoiceGateway", ray_actor_options={"num_cpus": 0.05})
