@@ -117,6 +117,7 @@ def main(argv: list[str] | None = None) -> int:
     import ray
     from ray import serve
 
+    from roomvoice.bootstrap import prepare_store
     from roomvoice.serve.app import deploy, start_ray
 
     cfg = load_config(["rooms=[kitchen]", *args.overrides])
@@ -126,9 +127,11 @@ def main(argv: list[str] | None = None) -> int:
     validate(cfg)
     run_dir = Path("runs") / f"bench-{time.strftime('%Y%m%d-%H%M%S')}"
     t0 = time.monotonic()
+    store = prepare_store(cfg)
+    t0 = time.monotonic()
     start_ray(cfg)
     t_ray = time.monotonic() - t0
-    deploy(cfg)
+    deploy(cfg, store.url)
     t_deploy = time.monotonic() - t0 - t_ray
     idle_rss = ray_rss_mb()
     results = []

@@ -11,6 +11,7 @@ Any value can be overridden on the command line (``llm.max_tokens=64``).
 
 from __future__ import annotations
 
+import ipaddress
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -224,6 +225,45 @@ class AssistantConfig:
 
 
 @dataclass
+class StoreConfig:
+    """PostgreSQL. ``url`` None: ``$DATABASE_URL`` if set, else an embedded server in ``data_dir``.
+
+    Attributes:
+        url: libpq URL of an external PostgreSQL, e.g. ``postgresql://user:pw@host/roomvoice``.
+        data_dir: roomvoice's data folder (embedded cluster, first-run credentials).
+        pool_min: smallest connection pool size per process.
+        pool_max: largest connection pool size per process.
+    """
+
+    url: Optional[str] = None
+    data_dir: str = "data"
+    pool_min: int = 1
+    pool_max: int = 4
+
+
+@dataclass
+class ApiConfig:
+    """The HTTP API (OpenAI-compatible chat, rooms JSON API) on the Serve proxy.
+
+    Attributes:
+        enabled: serve HTTP at all.
+        host: bind address; 127.0.0.1 by default (use 0.0.0.0 for other machines of the house).
+        port: TCP port.
+        allow: CIDR prefixes allowed to call; default loopback and private ranges.
+        model: the model id the API reports.
+        max_message_chars: longest accepted message, in characters (413 above).
+    """
+
+    enabled: bool = True
+    host: str = "127.0.0.1"
+    port: int = 8000
+    allow: list[str] = field(default_factory=lambda: [
+        "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
+    model: str = "roomvoice"
+    max_message_chars: int = 4000
+
+
+@dataclass
 class AppConfig:
     """Root of the configuration."""
 
@@ -234,6 +274,8 @@ class AppConfig:
     assistant: AssistantConfig = field(default_factory=AssistantConfig)
     rooms: dict[str, RoomConfig] = field(default_factory=dict)
     ray: RayConfig = field(default_factory=RayConfig)
+    store: StoreConfig = field(default_factory=StoreConfig)
+    api: ApiConfig = field(default_factory=ApiConfig)
     run_dir: str = MISSING
     wait_for_rooms: bool = True
 
@@ -360,6 +402,15 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
         _fail("llm.timeout_s", "must be > 0")
     if c.stt.max_batch_size < 1:
         _fail("stt.max_batch_size", "must be >= 1")
+    if not 1 <= c.api.port <= 65535:
+        _fail("api.port", f"must be 1..65535, got {c.api.port}")
+    for i, cidr in enumerate(c.api.allow):
+        try:
+            ipaddress.ip_network(cidr, strict=False)
+        except ValueError:
+            _fail(f"api.allow[{i}]", f"{cidr!r} is not a CIDR prefix")
+    if c.store.pool_min < 0 or c.store.pool_max < max(1, c.store.pool_min):
+        _fail("store.pool_max", "pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1")
     for part in ("stt", "llm", "tts", "assistant"):
         share = getattr(c.preset, part)
         if share.num_cpus < 0 or share.num_gpus < 0 or share.num_replicas < 1:

@@ -32,12 +32,16 @@ class RunResult:
         turns: JSON turn records of all rooms, ordered by start time.
         statuses: final status of each room.
         wall_s: seconds from start of Ray to the end of the run.
+        api_url: base URL of the OpenAI-compatible API (None when HTTP is off).
+        credentials_file: first-run admin credentials, when this run created them.
     """
 
     run_dir: Path
     turns: list[dict[str, Any]] = field(default_factory=list)
     statuses: list[RoomStatus] = field(default_factory=list)
     wall_s: float = 0.0
+    api_url: str | None = None
+    credentials_file: Path | None = None
 
 
 def _poll(actors: dict[str, Any], timeout_s: float = 5.0) -> dict[str, RoomStatus | None]:
@@ -71,18 +75,22 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
     from ray import serve
 
     from roomvoice.actors.room_actor import start_room_actor
-    from roomvoice.serve.app import deploy, start_ray
+    from roomvoice.bootstrap import prepare_store
+    from roomvoice.serve.app import api_url, deploy, start_ray
 
     t0 = time.monotonic()
     run_dir = Path(cfg.run_dir).resolve()
     run_dir.mkdir(parents=True, exist_ok=True)
     (run_dir / "config.yaml").write_text(to_yaml(cfg))
+    store = prepare_store(cfg)
     start_ray(cfg)
     actors: dict[str, Any] = {}
     statuses: dict[str, RoomStatus | None] = {}
     try:
         if deploy_app:
-            deploy(cfg)
+            deploy(cfg, store.url)
+        if cfg.api.enabled:
+            logger.info("HTTP API (OpenAI-compatible): %s", api_url(cfg))
         for room in cfg.rooms.values():
             plain = OmegaConf.to_object(room) if OmegaConf.is_config(room) else room
             actors[room.name] = start_room_actor(plain, cfg.ray.app_name, str(run_dir), cfg.assistant.apology)
@@ -121,12 +129,16 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
                 ray.kill(actor, no_restart=True)
             serve.shutdown()
             ray.shutdown()
-    return RunResult(run_dir, turns, final, time.monotonic() - t0)
+    return RunResult(run_dir, turns, final, time.monotonic() - t0, api_url(cfg), store.credentials_file)
 
 
 def summarize(result: RunResult) -> str:
     """A short human-readable summary of a run (one block per turn)."""
     lines = [f"roomvoice run: {len(result.turns)} turns in {result.wall_s:.1f} s -> {result.run_dir}"]
+    if result.api_url:
+        lines.append(f"HTTP API (OpenAI-compatible) was served at {result.api_url}")
+    if result.credentials_file:
+        lines.append(f"first run: admin password and API key written to {result.credentials_file}")
     for r in result.turns:
         t = r["timings"]
         head = f"[{r['room']} #{r['turn']}]"

@@ -27,17 +27,36 @@ def norm(text: str) -> str:
     return re.sub(r"\s+", " ", re.sub(r"[^a-z' ]", " ", text.lower())).strip()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+PORT = _free_port()
+
+
+def common_overrides(run_dir, data_dir=None):
+    data = data_dir or (run_dir.parent / "data")
+    return [f"run_dir={run_dir}", f"store.data_dir={data}", f"api.port={PORT}", "llm.max_tokens=40"]
+
+
 @pytest.fixture(scope="module")
 def app(tmp_path_factory):
     import ray
     from ray import serve
 
+    from roomvoice.bootstrap import prepare_store
     from roomvoice.serve.app import deploy, start_ray
 
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = load_config([f"run_dir={run_dir}", "llm.max_tokens=40"])
+    cfg = load_config(common_overrides(run_dir))
+    store = prepare_store(cfg)
     start_ray(cfg)
-    deploy(cfg)
+    deploy(cfg, store.url)
+    cfg.store.data_dir = str(run_dir.parent / "data")
     yield cfg
     serve.shutdown()
     ray.shutdown()
@@ -85,7 +104,7 @@ def test_serve_errors_keep_their_codes(app):
 def test_demo_run_two_rooms_overlap(app, tmp_path):
     from roomvoice.runner import run, summarize
 
-    cfg = load_config([f"run_dir={tmp_path}", "llm.max_tokens=40"])
+    cfg = load_config(common_overrides(tmp_path, app.store.data_dir))
     result = run(cfg, shutdown=False, deploy_app=False, max_wall_s=400)
     text = summarize(result)
     by_room = {}
@@ -113,7 +132,7 @@ def test_room_actor_crash_does_not_stop_other_room(app, tmp_path):
 
     from roomvoice.actors.room_actor import start_room_actor
 
-    cfg = load_config([f"run_dir={tmp_path}", "rooms.office.source.realtime=true"])
+    cfg = load_config([*common_overrides(tmp_path, app.store.data_dir), "rooms.office.source.realtime=true"])
     rooms = {name: r for name, r in cfg.rooms.items()}
     from omegaconf import OmegaConf
     actors = {name: start_room_actor(OmegaConf.to_object(r), app.ray.app_name, str(tmp_path), "Sorry.")
@@ -158,4 +177,41 @@ def test_text_into_a_room_actor(app, tmp_path):
     result = ray.get(actor.say.remote("Tell me something nice about Paris."), timeout=120)
     assert result.error is None and result.reply_source == "llm" and result.reply
     assert ray.get(actor.status.remote()).state is VoiceState.IDLE
+    ray.kill(actor, no_restart=True)
+
+
+def test_http_api_through_serve(app, tmp_path):
+    """The OpenAI client and the rooms API through the Serve HTTP proxy, with the first-run admin key."""
+    import httpx
+    import ray
+    from openai import OpenAI
+
+    from roomvoice.actors.room_actor import start_room_actor
+    from roomvoice.bootstrap import CREDENTIALS_FILE
+    from roomvoice.config import RoomConfig, SinkConfig, SourceConfig
+
+    from pathlib import Path
+
+    lines = (Path(app.store.data_dir) / CREDENTIALS_FILE).read_text().splitlines()
+    creds = dict(line.split(": ", 1) for line in lines)
+    base = f"http://127.0.0.1:{app.api.port}"
+    client = OpenAI(base_url=f"{base}/v1", api_key=creds["api_key"])
+    stream = client.chat.completions.create(model="roomvoice", stream=True,
+                                            messages=[{"role": "user", "content": "Say hello to the kitchen."}])
+    deltas = [c.choices[0].delta.content for c in stream if c.choices and c.choices[0].delta.content]
+    assert len(deltas) > 1
+    r = httpx.get(f"{base}/v1/models")
+    assert r.status_code == 401
+    cfg = RoomConfig(name="kitchen", source=SourceConfig(type="file", paths=[str(AUDIO / "what_time_is_it.wav")]),
+                     sink=SinkConfig(type="wav"))
+    actor = start_room_actor(cfg, app.ray.app_name, str(tmp_path), "Sorry.")
+    headers = {"Authorization": f"Bearer {creds['api_key']}"}
+    deadline = time.monotonic() + 60
+    rooms = []
+    while time.monotonic() < deadline and not rooms:
+        rooms = httpx.get(f"{base}/api/rooms", headers=headers, timeout=30).json()
+        time.sleep(0.5)
+    assert [r["room"] for r in rooms] == ["kitchen"]
+    said = httpx.post(f"{base}/api/rooms/kitchen/say", json={"text": "What time is it?"}, headers=headers, timeout=120)
+    assert said.status_code == 200 and said.json()["reply_source"] == "fast_path"
     ray.kill(actor, no_restart=True)

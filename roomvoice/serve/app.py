@@ -66,8 +66,12 @@ def start_ray(cfg: AppConfig) -> None:
     logger.info("Ray started in %.1f s with %s logical CPUs", time.monotonic() - t0, kwargs["num_cpus"])
 
 
-def build_app(cfg: AppConfig):
+def build_app(cfg: AppConfig, store_url: str):
     """Bind SpeechToText, LLM, TextToSpeech and Assistant behind the VoiceGateway ingress.
+
+    Args:
+        cfg: the config.
+        store_url: PostgreSQL URL for the gateway (API keys), from :func:`roomvoice.bootstrap.prepare_store`.
 
     Returns:
         A Serve ``Application`` ready for ``serve.run``.
@@ -85,17 +89,34 @@ def build_app(cfg: AppConfig):
         stt.bind(_plain(cfg.stt)),
         assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm)),
         tts.bind(_plain(cfg.tts)),
+        _plain(cfg.api), store_url, [r.name for r in cfg.rooms.values()],
     )
 
 
-def deploy(cfg: AppConfig):
-    """Run the Serve app named ``ray.app_name`` (no HTTP route yet) and return its ingress handle."""
+def deploy(cfg: AppConfig, store_url: str):
+    """Run the Serve app named ``ray.app_name`` and return its ingress handle.
+
+    With ``api.enabled`` the HTTP proxy listens on ``api.host:api.port`` (127.0.0.1:8000 by default).
+    """
     from ray import serve
 
     # no per-request access log lines: one voice turn makes several calls
     logging_config = {"enable_access_log": False, "log_level": "INFO"}
-    serve.start(proxy_location="Disabled", logging_config=logging_config)
+    if cfg.api.enabled:
+        serve.start(proxy_location="HeadOnly", http_options={"host": cfg.api.host, "port": int(cfg.api.port)},
+                    logging_config=logging_config)
+    else:
+        serve.start(proxy_location="Disabled", logging_config=logging_config)
     t0 = time.monotonic()
-    handle = serve.run(build_app(cfg), name=cfg.ray.app_name, route_prefix=None, logging_config=logging_config)
+    handle = serve.run(build_app(cfg, store_url), name=cfg.ray.app_name,
+                       route_prefix="/" if cfg.api.enabled else None, logging_config=logging_config)
     logger.info("Serve app %r ready in %.1f s", cfg.ray.app_name, time.monotonic() - t0)
     return handle
+
+
+def api_url(cfg: AppConfig) -> str | None:
+    """Base URL of the OpenAI-compatible API, or None when HTTP is off."""
+    if not cfg.api.enabled:
+        return None
+    host = "127.0.0.1" if cfg.api.host in ("0.0.0.0", "::") else cfg.api.host
+    return f"http://{host}:{cfg.api.port}/v1"

@@ -25,7 +25,7 @@ import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from roomvoice.config import AssistantConfig, LlmConfig, SttConfig, TtsConfig
+from roomvoice.config import ApiConfig, AssistantConfig, LlmConfig, SttConfig, TtsConfig
 from roomvoice.errors import LLMError, SpeechToTextError, TextToSpeechError, as_roomvoice_error
 from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence, SpeechAudio, Transcript
 from roomvoice.rooms.audio import SAMPLE_RATE
@@ -210,12 +210,33 @@ class Assistant:
 
 
 @serve.deployment(name="VoiceGateway", ray_actor_options={"num_cpus": 0.05})
+@serve.ingress()
 class VoiceGateway:
-    """Ingress of the roomvoice app; holds the service handles (the HTTP API lands here later)."""
+    """Ingress of the roomvoice app: the HTTP API (see :mod:`roomvoice.serve.api`) over the services.
 
-    def __init__(self, stt: DeploymentHandle, assistant: DeploymentHandle, tts: DeploymentHandle) -> None:
+    Args:
+        stt, assistant, tts: handles of the service deployments.
+        api: HTTP API settings (allow-list, limits, model id).
+        store_url: the PostgreSQL URL (API keys live there).
+        rooms: names of the configured rooms.
+    """
+
+    def __init__(self, stt: DeploymentHandle, assistant: DeploymentHandle, tts: DeploymentHandle,
+                 api: ApiConfig, store_url: str, rooms: list[str]) -> None:
+        from roomvoice.store.db import Database
+
         self.stt, self.assistant, self.tts = stt, assistant, tts
+        self.api_cfg, self.rooms = api, list(rooms)
+        self.db = Database(store_url, 1, 2)
 
-    async def health(self) -> dict[str, Any]:
-        """Sample rate of TTS as a liveness probe of the chain."""
-        return {"tts_sample_rate": await self.tts.sample_rate.remote()}
+    def __serve_build_asgi_app__(self):
+        from roomvoice.serve.api import ApiSettings, create_api
+        from roomvoice.serve.backends import ActorRooms, ServeChatBackend
+        from roomvoice.store.access import IpAllowList
+        from roomvoice.store.credentials import ApiKeyStore
+
+        return create_api(
+            ApiKeyStore(self.db), IpAllowList(self.api_cfg.allow), ServeChatBackend(self.assistant),
+            ActorRooms(self.rooms),
+            ApiSettings(model=self.api_cfg.model, max_message_chars=self.api_cfg.max_message_chars),
+        )
