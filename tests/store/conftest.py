@@ -6,8 +6,12 @@ bcrypt runs at cost 4 here (12 in production) to keep the suite fast.
 
 from __future__ import annotations
 
+import shutil
+import tempfile
 import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
 
@@ -36,11 +40,28 @@ class FakeClock:
         self.now += seconds
 
 
+@contextmanager
+def embedded_server(prefix: str) -> Iterator[EmbeddedPostgres]:
+    """A started embedded server in a fresh folder under the system temp dir, removed afterwards.
+
+    Not under pytest's ``tmp_path``: pytest resets ``/tmp/pytest-of-<user>`` to mode 0700 when
+    any pytest session starts, and the server (run as the ``pgserver`` user when we are root)
+    must be able to traverse the path to its cluster.
+    """
+    data_dir = Path(tempfile.mkdtemp(prefix=prefix))
+    data_dir.chmod(0o755)
+    server = EmbeddedPostgres(data_dir).start()
+    try:
+        yield server
+    finally:
+        server.stop()
+        shutil.rmtree(data_dir, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
-def pg_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("store-data")).start()
-    yield server
-    server.stop()
+def pg_server() -> Iterator[EmbeddedPostgres]:
+    with embedded_server("roomvoice-test-pg-") as server:
+        yield server
 
 
 def fresh_database_url(server: EmbeddedPostgres) -> str:

@@ -22,14 +22,13 @@ from roomvoice.store.resilient import ResilientStore
 from roomvoice.store.server import EmbeddedPostgres
 from roomvoice.store.turns import StoredTurn, TurnStore
 from roomvoice.store.users import User, UserStore
-from tests.store.conftest import PASSWORD, fresh_database_url
+from tests.store.conftest import PASSWORD, embedded_server, fresh_database_url
 
 
 @pytest.fixture(scope="module")
-def outage_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedPostgres]:
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("outage-data")).start()
-    yield server
-    server.stop()
+def outage_server() -> Iterator[EmbeddedPostgres]:
+    with embedded_server("roomvoice-test-outage-") as server:
+        yield server
 
 
 @pytest.fixture
