@@ -93,7 +93,8 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
             logger.info("HTTP API (OpenAI-compatible): %s", api_url(cfg))
         for room in cfg.rooms.values():
             plain = OmegaConf.to_object(room) if OmegaConf.is_config(room) else room
-            actors[room.name] = start_room_actor(plain, cfg.ray.app_name, str(run_dir), cfg.assistant.apology)
+            actors[room.name] = start_room_actor(plain, cfg.ray.app_name, str(run_dir), cfg.assistant.apology,
+                                                 store.url)
             logger.info("room %s started (%s source)", room.name, room.source.type)
         finite = all(r.source.type == "file" for r in cfg.rooms.values())
         last_states: dict[str, str] = {}

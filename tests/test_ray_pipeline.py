@@ -202,6 +202,13 @@ def test_http_api_through_serve(app, tmp_path):
     assert len(deltas) > 1
     r = httpx.get(f"{base}/v1/models")
     assert r.status_code == 401
+    auth = {"Authorization": f"Bearer {creds['api_key']}"}
+    cid = httpx.post(f"{base}/api/conversations", json={"title": "serve"}, headers=auth, timeout=30).json()["id"]
+    sent = httpx.post(f"{base}/api/conversations/{cid}/messages", json={"content": "What time is it?"},
+                      headers=auth, timeout=120)
+    assert sent.status_code == 200 and sent.json()["reply"].startswith("It's ")
+    history = httpx.get(f"{base}/api/conversations/{cid}/messages", headers=auth, timeout=30).json()
+    assert [m["role"] for m in history] == ["user", "assistant"]
     cfg = RoomConfig(name="kitchen", source=SourceConfig(type="file", paths=[str(AUDIO / "what_time_is_it.wav")]),
                      sink=SinkConfig(type="wav"))
     actor = start_room_actor(cfg, app.ray.app_name, str(tmp_path), "Sorry.")

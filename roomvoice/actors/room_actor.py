@@ -18,6 +18,7 @@ import logging
 import queue
 import threading
 import time
+import uuid
 from collections import deque
 from concurrent.futures import Future
 from pathlib import Path
@@ -58,9 +59,12 @@ class RoomRunner:
         services: STT / assistant / TTS.
         run_dir: the run directory; the room writes under ``run_dir/<room name>``.
         apology: text spoken after a failure.
+        store_url: PostgreSQL URL; when given, every turn is stored (see
+            :class:`~roomvoice.actors.turn_recorder.TurnRecorder`); None keeps turns in files only.
     """
 
-    def __init__(self, cfg: RoomConfig, services: VoiceServices, run_dir: str | Path, apology: str) -> None:
+    def __init__(self, cfg: RoomConfig, services: VoiceServices, run_dir: str | Path, apology: str,
+                 store_url: str | None = None) -> None:
         self.cfg = cfg
         self.dir = Path(run_dir) / cfg.name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -86,6 +90,7 @@ class RoomRunner:
         )
         self.room.turn_count = int(progress.get("turns", 0))
         self.room.audio_time_s = self.resume_s
+        self.recorder = self._recorder(store_url, progress.get("conversation_id"))
         self._save_progress()
         self._thread = threading.Thread(target=self._loop, name=f"room-{cfg.name}", daemon=True)
 
@@ -94,6 +99,19 @@ class RoomRunner:
         self._thread.start()
 
     # -------------------------------------------------------------- persistence
+    def _recorder(self, store_url: str | None, conversation_id: str | None) -> Any:
+        if not store_url:
+            return None
+        from roomvoice.actors.turn_recorder import TurnRecorder
+        from roomvoice.store.errors import StoreError
+
+        try:
+            return TurnRecorder(store_url, self.cfg.name, self.dir / "store-journal.jsonl",
+                                uuid.UUID(conversation_id) if conversation_id else None)
+        except StoreError as exc:  # the voice loop works without the database
+            logger.error("%s: turns will not be stored: %s", self.cfg.name, exc)
+            return None
+
     def _load_progress(self) -> dict[str, Any]:
         try:
             return json.loads(self._progress_path.read_text())
@@ -102,7 +120,8 @@ class RoomRunner:
 
     def _save_progress(self) -> None:
         data = {"turns": self.room.turn_count, "audio_time_s": self.room.audio_time_s,
-                "incarnation": self.incarnation, "done": self.done}
+                "incarnation": self.incarnation, "done": self.done,
+                "conversation_id": str(self.recorder.conversation_id) if getattr(self, "recorder", None) else None}
         tmp = self._progress_path.with_suffix(".tmp")
         tmp.write_text(json.dumps(data))
         tmp.replace(self._progress_path)
@@ -115,6 +134,8 @@ class RoomRunner:
         record = {"type": type(event).__name__, "at": time.time(), **event.to_json()}
         if isinstance(event, TurnResult):
             self._append("turns.jsonl", event.to_json())
+            if self.recorder is not None:
+                self.recorder.record(event)
             self._save_progress()
             return
         if isinstance(event, ErrorEvent):
@@ -190,6 +211,8 @@ class RoomRunner:
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        if self.recorder is not None:
+            self.recorder.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the audio source is finished; True if it was within ``timeout_s``."""
@@ -221,11 +244,12 @@ class RoomActor:
     Create with :func:`start_room_actor` so placement and restart policy come from config.
     """
 
-    def __init__(self, cfg: RoomConfig, app_name: str, run_dir: str, apology: str) -> None:
+    def __init__(self, cfg: RoomConfig, app_name: str, run_dir: str, apology: str,
+                 store_url: str | None = None) -> None:
         from roomvoice.actors.services import ServeServices
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        self.runner = RoomRunner(cfg, ServeServices(app_name, cfg.turn_timeout_s), run_dir, apology)
+        self.runner = RoomRunner(cfg, ServeServices(app_name, cfg.turn_timeout_s), run_dir, apology, store_url)
         self.runner.start()
 
     def status(self) -> RoomStatus:
@@ -248,12 +272,15 @@ class RoomActor:
         return os.getpid()
 
 
-def start_room_actor(cfg: RoomConfig, app_name: str, run_dir: str, apology: str):
-    """Create the room's actor named ``room:<name>`` with its CPU share, custom resources and restarts."""
+def start_room_actor(cfg: RoomConfig, app_name: str, run_dir: str, apology: str, store_url: str | None = None):
+    """Create the room's actor named ``room:<name>`` with its CPU share, custom resources and restarts.
+
+    ``store_url``: PostgreSQL URL where its turns are stored (None: files only).
+    """
     return RoomActor.options(
         name=f"room:{cfg.name}",
         num_cpus=float(cfg.num_cpus),
         resources=dict(cfg.resources) or None,
         max_restarts=int(cfg.max_restarts),
         max_task_retries=0,
-    ).remote(cfg, app_name, str(Path(run_dir).resolve()), apology)
+    ).remote(cfg, app_name, str(Path(run_dir).resolve()), apology, store_url)

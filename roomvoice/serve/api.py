@@ -8,6 +8,12 @@ Routes (FastAPI):
 - ``GET  /api/rooms`` — every room with its live state.
 - ``POST /api/rooms/{room}/say`` — text into a room: handled as if spoken, answered aloud there.
 - ``GET  /api/rooms/{room}/turns`` — the room's latest turns with stage timings.
+- ``GET  /api/conversations`` / ``POST /api/conversations`` — the caller's stored chats; a new one.
+- ``GET  /api/conversations/{id}/messages`` — a conversation's full history (yours only: 403).
+- ``POST /api/conversations/{id}/messages`` — send a message; the reply is stored with it and
+  streamed as server-sent events (``{"delta": ...}`` then ``[DONE]``) or returned whole. The
+  context is the last exchanges of the stored conversation (see :mod:`roomvoice.serve.chat`);
+  ``/v1/chat/completions`` stays stateless, as OpenAI's is.
 
 Every route checks the client address against the IP allow-list (403) and an API key sent as
 ``Authorization: Bearer <key>`` (401). Errors use OpenAI's shape:
@@ -134,6 +140,22 @@ class ChatCompletionRequest(BaseModel):
         return v
 
 
+class NewConversationRequest(BaseModel):
+    """Body of ``POST /api/conversations``."""
+
+    model_config = ConfigDict(extra="forbid")
+    title: str = Field(default="", max_length=200)
+
+
+class ConversationMessageRequest(BaseModel):
+    """Body of ``POST /api/conversations/{id}/messages``."""
+
+    model_config = ConfigDict(extra="forbid")
+    content: str = Field(min_length=1)
+    stream: bool = False
+    max_tokens: int | None = Field(default=None, ge=1, le=4096)
+
+
 class SayRequest(BaseModel):
     """Body of ``POST /api/rooms/{room}/say``."""
 
@@ -145,8 +167,12 @@ def _client_ip(request: Request) -> str:
 
 
 def create_api(keys: KeyVerifier, policy: AddressPolicy, chat: ChatBackend, rooms: RoomsBackend,
-               settings: ApiSettings = ApiSettings()) -> FastAPI:
+               settings: ApiSettings = ApiSettings(), conversations: Any | None = None) -> FastAPI:
     """Build the FastAPI app over the given backends.
+
+    Args:
+        conversations: a :class:`roomvoice.serve.chat.ChatService` for the stored-conversation
+            routes; None leaves them out.
 
     Returns:
         The ASGI app (mount it in Serve with ``__serve_build_asgi_app__`` or run it with uvicorn).
@@ -258,7 +284,87 @@ def create_api(keys: KeyVerifier, policy: AddressPolicy, chat: ChatBackend, room
         await known_room(room)
         return await rooms.turns(room, limit)
 
+    if conversations is not None:
+        _conversation_routes(app, conversations, user_of, settings)
     return app
+
+
+def _store_error(exc: RoomVoiceError) -> ApiError:
+    """Map a store error to its HTTP status."""
+    status = {"store-not-found": 404, "store-forbidden": 403, "store-too-long": 413,
+              "store-unavailable": 503}.get(exc.code, 400)
+    type_ = "server_error" if status == 503 else ("permission_error" if status == 403 else "invalid_request_error")
+    return ApiError(status, exc.message, exc.code.replace("-", "_"), type_)
+
+
+def _conversation_routes(app: FastAPI, service: Any, user_of: Any, settings: ApiSettings) -> None:
+    """The ``/api/conversations`` routes over a :class:`roomvoice.serve.chat.ChatService`."""
+    import asyncio
+
+    def parse_id(text: str) -> uuid.UUID:
+        try:
+            return uuid.UUID(text)
+        except ValueError:
+            raise ApiError(400, f"{text[:64]!r} is not a conversation id (a UUID)", "invalid_conversation_id") from None
+
+    async def call(fn: Any, *args: Any) -> Any:
+        try:
+            return await asyncio.to_thread(fn, *args)
+        except RoomVoiceError as exc:
+            raise _store_error(exc) from exc
+
+    def conversation_json(c: Any) -> dict[str, Any]:
+        return {"id": str(c.id), "title": c.title, "created_at": c.created_at.isoformat()}
+
+    @app.get("/api/conversations")
+    async def list_conversations(request: Request) -> list[dict[str, Any]]:
+        user = user_of(request)
+        return [conversation_json(c) for c in await call(service.conversations, user)]
+
+    @app.post("/api/conversations", status_code=201)
+    async def new_conversation(request: Request, body: NewConversationRequest) -> dict[str, Any]:
+        user = user_of(request)
+        return conversation_json(await call(service.start, user, body.title))
+
+    @app.get("/api/conversations/{cid}/messages")
+    async def conversation_messages(cid: str, request: Request) -> list[dict[str, Any]]:
+        user = user_of(request)
+        messages = await call(service.history, user, parse_id(cid))
+        return [{"role": m.role, "content": m.content, "created_at": m.created_at.isoformat()} for m in messages]
+
+    @app.post("/api/conversations/{cid}/messages")
+    async def send_message(cid: str, request: Request, body: ConversationMessageRequest):
+        user = user_of(request)
+        conversation_id = parse_id(cid)
+        if len(body.content) > settings.max_message_chars:
+            raise ApiError(413, f"content has {len(body.content)} characters (limit {settings.max_message_chars})",
+                           "message_too_long")
+        try:
+            service.check_text(body.content)
+        except RoomVoiceError as exc:
+            raise _store_error(exc) from exc
+        await call(service.conversation, user, conversation_id)
+        stream = service.stream(user, conversation_id, body.content, max_tokens=body.max_tokens)
+        if body.stream:
+            return StreamingResponse(_delta_sse(stream), media_type="text/event-stream")
+        try:
+            text = "".join([d async for d in stream]).strip()
+        except RoomVoiceError as exc:
+            raise (_store_error(exc) if exc.code.startswith("store-") else _service_error(exc)) from exc
+        return {"conversation_id": str(conversation_id), "reply": text}
+
+
+async def _delta_sse(stream: AsyncIterator[str]) -> AsyncIterator[str]:
+    """Reply deltas as server-sent events: ``data: {"delta": ...}``, then ``data: [DONE]``."""
+    try:
+        async for delta in stream:
+            if delta:
+                yield f"data: {json.dumps({'delta': delta})}\n\n"
+    except RoomVoiceError as exc:
+        err = _store_error(exc) if exc.code.startswith("store-") else _service_error(exc)
+        yield f"data: {json.dumps({'error': {'message': err.message, 'type': err.type, 'code': err.code}})}\n\n"
+        return
+    yield "data: [DONE]\n\n"
 
 
 def _service_error(exc: RoomVoiceError) -> ApiError:

@@ -10,6 +10,7 @@ import logging
 import math
 import os
 import time
+from pathlib import Path
 from typing import Any
 
 from omegaconf import OmegaConf
@@ -90,6 +91,7 @@ def build_app(cfg: AppConfig, store_url: str):
         assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm)),
         tts.bind(_plain(cfg.tts)),
         _plain(cfg.api), store_url, [r.name for r in cfg.rooms.values()],
+        str(Path(cfg.store.data_dir).resolve() / "chat-journal.jsonl"), int(cfg.assistant.history_turns),
     )
 
 

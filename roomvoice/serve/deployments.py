@@ -217,17 +217,29 @@ class VoiceGateway:
     Args:
         stt, assistant, tts: handles of the service deployments.
         api: HTTP API settings (allow-list, limits, model id).
-        store_url: the PostgreSQL URL (API keys live there).
+        store_url: the PostgreSQL URL (users, API keys, conversations).
         rooms: names of the configured rooms.
+        journal_path: absolute path of the chat write journal (writes queued during a
+            PostgreSQL outage survive a restart); None keeps the queue in memory.
+        history_turns: previous exchanges of a stored conversation sent to the LLM.
     """
 
     def __init__(self, stt: DeploymentHandle, assistant: DeploymentHandle, tts: DeploymentHandle,
-                 api: ApiConfig, store_url: str, rooms: list[str]) -> None:
+                 api: ApiConfig, store_url: str, rooms: list[str], journal_path: str | None = None,
+                 history_turns: int = 4) -> None:
+        from roomvoice.store.conversations import ConversationStore
         from roomvoice.store.db import Database
+        from roomvoice.store.journal import WriteJournal
+        from roomvoice.store.resilient import ResilientStore
+        from roomvoice.store.turns import TurnStore
 
         self.stt, self.assistant, self.tts = stt, assistant, tts
         self.api_cfg, self.rooms = api, list(rooms)
-        self.db = Database(store_url, 1, 2)
+        self.db = Database(store_url, 1, 4)
+        self.chat_store = ResilientStore(
+            ConversationStore(self.db, max_message_chars=api.max_message_chars), TurnStore(self.db),
+            journal=WriteJournal(journal_path) if journal_path else None)
+        self.history_turns = history_turns
 
     def __serve_build_asgi_app__(self):
         from roomvoice.serve.api import ApiSettings, create_api
@@ -235,8 +247,14 @@ class VoiceGateway:
         from roomvoice.store.access import IpAllowList
         from roomvoice.store.credentials import ApiKeyStore
 
+        from roomvoice.serve.chat import ChatService
+
+        backend = ServeChatBackend(self.assistant)
+        self.chat = ChatService(self.chat_store, backend, history_turns=self.history_turns,
+                                max_message_chars=self.api_cfg.max_message_chars)
         return create_api(
-            ApiKeyStore(self.db), IpAllowList(self.api_cfg.allow), ServeChatBackend(self.assistant),
+            ApiKeyStore(self.db), IpAllowList(self.api_cfg.allow), backend,
             ActorRooms(self.rooms),
             ApiSettings(model=self.api_cfg.model, max_message_chars=self.api_cfg.max_message_chars),
+            conversations=self.chat,
         )

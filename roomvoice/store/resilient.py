@@ -244,6 +244,16 @@ class ResilientStore:
             logger.warning("no context in memory for conversation %s while PostgreSQL is down", conversation_id)
         return select_last_exchanges(cached_messages, n)
 
+    def queued_messages(self, conversation_id: uuid.UUID) -> list[Message]:
+        """The conversation's messages still waiting in the queue, in order."""
+        with self._lock:
+            return [m for m in self._queue if isinstance(m, Message) and m.conversation_id == conversation_id]
+
+    def cached_messages(self, conversation_id: uuid.UUID) -> list[Message]:
+        """The conversation's most recent messages held in memory (at most ``cache_messages``)."""
+        with self._lock:
+            return list(self._cache.get(conversation_id, ()))
+
     # ---- flushing ----------------------------------------------------------------------------
 
     def flush(self) -> int:
