@@ -71,7 +71,7 @@ def build(pg_server, llm_backend, *, history_turns: int = 2):
     service = ChatService(store, backend, history_turns=history_turns, max_message_chars=300)
     users, keys = UserStore(db, bcrypt_rounds=4), ApiKeyStore(db)
     app = create_api(keys, IpAllowList(), backend, LocalRooms({}), ApiSettings(max_message_chars=300),
-                     conversations=service)
+                     conversations=service, users=users)
     return db, store, service, backend, users, keys, app
 
 
@@ -265,3 +265,25 @@ def test_voice_turns_are_stored_with_their_timings(pg, tmp_path):
     assert rows[1][2] == "What day is it?" and rows[1][3] == typed.reply
     assert [m[0] for m in messages] == ["user", "assistant", "user", "assistant"]
     db.close()
+
+
+def test_only_admins_manage_users(env):
+    body = {"username": "newcomer", "password": PASSWORD, "role": "guest"}
+    for who in ("alice", "gus"):
+        r = call(env, "POST", "/api/users", who=who, json=body)
+        assert r.status_code == 403 and r.json()["error"]["code"] == "forbidden"
+        assert call(env, "GET", "/api/users", who=who).status_code == 403
+    assert env["users"].find_user("newcomer") is None  # nothing written
+    r = call(env, "POST", "/api/users", who="root", json=body)
+    assert r.status_code == 201 and r.json()["role"] == "guest"
+    new_id = r.json()["id"]
+    assert call(env, "POST", "/api/users", who="root", json=body).status_code == 409
+    assert call(env, "POST", "/api/users", who="root", json={**body, "username": "x", "password": "short"}
+                ).status_code == 400
+    assert call(env, "POST", "/api/users", who="root", json={**body, "role": "superuser"}).status_code == 400
+    assert call(env, "PATCH", f"/api/users/{new_id}", who="root", json={"role": "member"}).json()["role"] == "member"
+    assert call(env, "PATCH", "/api/users/999999", who="root", json={"role": "member"}).status_code == 404
+    root_id = env["people"]["root"].id
+    assert call(env, "DELETE", f"/api/users/{root_id}", who="root").status_code == 400
+    assert call(env, "DELETE", f"/api/users/{new_id}", who="root").status_code == 204
+    assert env["users"].find_user("newcomer") is None

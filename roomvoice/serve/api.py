@@ -167,12 +167,15 @@ def _client_ip(request: Request) -> str:
 
 
 def create_api(keys: KeyVerifier, policy: AddressPolicy, chat: ChatBackend, rooms: RoomsBackend,
-               settings: ApiSettings = ApiSettings(), conversations: Any | None = None) -> FastAPI:
+               settings: ApiSettings = ApiSettings(), conversations: Any | None = None,
+               users: Any | None = None) -> FastAPI:
     """Build the FastAPI app over the given backends.
 
     Args:
         conversations: a :class:`roomvoice.serve.chat.ChatService` for the stored-conversation
             routes; None leaves them out.
+        users: a :class:`roomvoice.store.users.UserStore` for the admin ``/api/users`` routes
+            (:mod:`roomvoice.serve.api_users`); None leaves them out.
 
     Returns:
         The ASGI app (mount it in Serve with ``__serve_build_asgi_app__`` or run it with uvicorn).
@@ -286,6 +289,10 @@ def create_api(keys: KeyVerifier, policy: AddressPolicy, chat: ChatBackend, room
 
     if conversations is not None:
         _conversation_routes(app, conversations, user_of, settings)
+    if users is not None:
+        from roomvoice.serve.api_users import add_user_routes
+
+        add_user_routes(app, users, user_of)
     return app
 
 
