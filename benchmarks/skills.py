@@ -9,6 +9,11 @@ share of commands handled without the LLM, how they were handled (action, answer
 clarifying question, refusal), and any non-command the fast path wrongly took. Repeats the
 latency run on a larger synthetic home (the demo plus generated entities) to show scaling.
 
+Then the whole assistant fast path as a voice turn uses it (``SkillSet.fast_reply`` behind
+``AssistantCore``): transcript → recognition → **execution** on a local fake Home Assistant
+(``tests/skills/fake_ha.py``, HTTP on 127.0.0.1) → reply text, reporting p50/p95 with the Home
+Assistant round trip excluded (``elapsed_s``) and that round trip alone (``ha_s``).
+
     python benchmarks/skills.py [--repeats 20] [--extra-entities 300] [--out benchmarks/results/skills.json]
 """
 
@@ -141,6 +146,32 @@ def run(recognizer: IntentRecognizer, repeats: int) -> dict:
     }
 
 
+def run_assistant(repeats: int) -> dict:
+    """Fast-path replies with execution against the fake Home Assistant (loopback HTTP)."""
+    from roomvoice.config import HomeAssistantConfig, SkillsConfig
+    from roomvoice.skills.setup import build_skills
+    from tests.skills.fake_ha import TOKEN, FakeHomeAssistant
+
+    excl: list[float] = []
+    ha: list[float] = []
+    with FakeHomeAssistant() as fake:
+        cfg = SkillsConfig(homeassistant=HomeAssistantConfig(url=fake.url, token=TOKEN,
+                                                             aliases={k: list(v) for k, v in DEMO_ALIASES.items()},
+                                                             area_aliases={k: list(v) for k, v in
+                                                                           DEMO_AREA_ALIASES.items()}))
+        skills = build_skills(cfg)
+        for _ in range(max(1, repeats // 4)):
+            for text, room in COMMANDS:
+                reply = skills.fast_reply(text, room)
+                if reply is not None:
+                    excl.append(reply.elapsed_s)
+                    if reply.ha_s:
+                        ha.append(reply.ha_s)
+        calls = len(fake.calls)
+    return {"replies": len(excl), "service_calls": calls, "excluding_ha": _stats_ms(excl),
+            "ha_round_trip": _stats_ms(ha)}
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=20, help="latency passes over the text set")
@@ -160,6 +191,8 @@ def main(argv: list[str] | None = None) -> int:
     big_build_s = time.perf_counter() - t0
     large = run(big, max(1, args.repeats // 2))
 
+    assistant_path = run_assistant(args.repeats)
+
     result = {
         "benchmark": "skills_fast_path",
         "machine": {"cpus": os.cpu_count(), "platform": platform.platform(), "python": platform.python_version()},
@@ -169,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
         "repeats": args.repeats,
         "demo_home": demo,
         "large_home": {**large, "recognizer_build_s": big_build_s},
+        "assistant_fast_path_with_execution": assistant_path,
     }
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=2) + "\n")
@@ -183,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
               f"{len(r['non_commands_taken_by_fast_path'])}/{r['non_commands']}")
     print(f"by kind (demo): {demo['by_kind']}; all texts p50 {demo['latency_all']['p50_ms']:.1f} ms "
           f"p95 {demo['latency_all']['p95_ms']:.1f} ms")
+    a = assistant_path
+    print(f"assistant fast path (executing on the fake HA): transcript->reply excl. HA p50 "
+          f"{a['excluding_ha']['p50_ms']:.1f} ms p95 {a['excluding_ha']['p95_ms']:.1f} ms; HA round trip p50 "
+          f"{a['ha_round_trip']['p50_ms']:.1f} ms; service calls made {a['service_calls']}")
     print(f"wrote {args.out}")
     return 0
 

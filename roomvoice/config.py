@@ -90,6 +90,22 @@ class EndpointConfig:
 
 
 @dataclass
+class CameraConfig:
+    """A room's camera (OpenCV), read by :class:`roomvoice.rooms.camera.Camera`.
+
+    Attributes:
+        source: ``None`` (no camera), a device index as digits (``"0"`` = ``/dev/video0``) or the
+            path of a video file (looped) or still image (one frame).
+        fps: frames read per second (the camera is sampled, not streamed).
+        detector: presence detector: ``face`` (Haar frontal face), ``body`` (HOG people) or ``both``.
+    """
+
+    source: Optional[str] = None
+    fps: float = 2.0
+    detector: str = "face"
+
+
+@dataclass
 class RoomConfig:
     """One room: its audio in/out, wake word and Ray placement.
 
@@ -111,6 +127,7 @@ class RoomConfig:
     source: SourceConfig = field(default_factory=SourceConfig)
     sink: SinkConfig = field(default_factory=SinkConfig)
     endpoint: EndpointConfig = field(default_factory=EndpointConfig)
+    camera: CameraConfig = field(default_factory=CameraConfig)
     num_cpus: float = 0.25
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = 3
@@ -225,6 +242,96 @@ class AssistantConfig:
 
 
 @dataclass
+class HomeAssistantConfig:
+    """How to reach Home Assistant (REST API) and what its REST states do not say.
+
+    Attributes:
+        url: base URL, e.g. ``http://homeassistant.local:8123`` (no ``/api``); None = no Home
+            Assistant (the fast path still answers time and date).
+        token: long-lived access token; None reads ``$HA_TOKEN``, then ``$HOME_ASSISTANT_TOKEN``.
+        timeout_s: per-request timeout in seconds.
+        read_attempts: tries for a read (states, areas); service calls are never retried.
+        backoff_s: wait before the first read retry, seconds (doubled per retry).
+        refresh_interval_s: the entity index is re-read from ``GET /api/states`` when older.
+        areas_from_template: also read areas with ``POST /api/template`` (``areas()`` /
+            ``area_entities()``); config ``areas`` win over it.
+        areas: entity id → area name (``light.kitchen_lights: Kitchen``).
+        aliases: entity id → other names (``media_player.living_room_tv: [TV, television]``).
+        area_aliases: area → other names (``Living Room: [lounge]``).
+    """
+
+    url: Optional[str] = None
+    token: Optional[str] = None
+    timeout_s: float = 5.0
+    read_attempts: int = 3
+    backoff_s: float = 0.25
+    refresh_interval_s: float = 300.0
+    areas_from_template: bool = True
+    areas: dict[str, str] = field(default_factory=dict)
+    aliases: dict[str, list[str]] = field(default_factory=dict)
+    area_aliases: dict[str, list[str]] = field(default_factory=dict)
+
+
+@dataclass
+class SystemActionConfig:
+    """One allow-listed system action (see ``roomvoice.skills.system_actions``).
+
+    Attributes:
+        kind: ``"url"`` (open ``url`` in the browser) or ``"command"`` (run ``argv``).
+        description: what it does, shown to the LLM ("Open the family calendar").
+        url: for ``url``: an ``http(s)://`` address, fixed here.
+        argv: for ``command``: the program and its arguments, fixed here (run without a shell;
+            nothing from the request is ever added).
+        timeout_s: for ``command``: seconds before it is killed.
+    """
+
+    kind: str = "url"
+    description: str = ""
+    url: Optional[str] = None
+    argv: list[str] = field(default_factory=list)
+    timeout_s: float = 10.0
+
+
+@dataclass
+class SystemActionsConfig:
+    """Allow-listed system actions: only these can run, only for admins.
+
+    Attributes:
+        enabled: offer the ``run_system_action`` tool at all.
+        actions: action name (``[a-z0-9_]+``) → what it does.
+    """
+
+    enabled: bool = False
+    actions: dict[str, SystemActionConfig] = field(default_factory=dict)
+
+
+@dataclass
+class SkillsConfig:
+    """Skills: the intent fast path, the LLM's tools and Home Assistant.
+
+    Attributes:
+        enabled: False = only the time/date rules before the LLM (no intents, no tools).
+        language: intent template language (``en``).
+        homeassistant: how to reach Home Assistant.
+        room_areas: room name → Home Assistant area ("turn on the light" said there acts on
+            that area); a room not listed uses its own name (``living_room`` → "Living Room").
+        llm_tools: let the LLM call tools (constrained JSON) for home requests the rules miss.
+        llm_tool_max_tokens: token cap of one constrained tool call.
+        llm_denied_tools: tools the LLM may never call (only a direct command can), e.g. ``unlock``.
+        system_actions: the allow-list of system actions (URLs, fixed commands).
+    """
+
+    enabled: bool = True
+    language: str = "en"
+    homeassistant: HomeAssistantConfig = field(default_factory=HomeAssistantConfig)
+    room_areas: dict[str, str] = field(default_factory=dict)
+    llm_tools: bool = True
+    llm_tool_max_tokens: int = 96
+    llm_denied_tools: list[str] = field(default_factory=lambda: ["unlock"])
+    system_actions: SystemActionsConfig = field(default_factory=SystemActionsConfig)
+
+
+@dataclass
 class StoreConfig:
     """PostgreSQL. ``url`` None: ``$DATABASE_URL`` if set, else an embedded server in ``data_dir``.
 
@@ -261,6 +368,8 @@ class ApiConfig:
         "127.0.0.0/8", "::1/128", "10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "fc00::/7"])
     model: str = "roomvoice"
     max_message_chars: int = 4000
+    console: bool = True
+    """Serve the Gradio console at ``/console/`` on the same port."""
 
 
 @dataclass
@@ -276,6 +385,7 @@ class AppConfig:
     ray: RayConfig = field(default_factory=RayConfig)
     store: StoreConfig = field(default_factory=StoreConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
+    skills: SkillsConfig = field(default_factory=SkillsConfig)
     run_dir: str = MISSING
     wait_for_rooms: bool = True
 
@@ -385,6 +495,7 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
             _fail(f"{k}.endpoint.max_utterance_s", "must be longer than endpoint.min_speech_s")
         if room.num_cpus < 0:
             _fail(f"{k}.num_cpus", "must be >= 0")
+        _check_camera(f"{k}.camera", room.camera)
     if c.stt.engine not in STT_ENGINES:
         _fail("stt.engine", f"{c.stt.engine!r} is not one of {STT_ENGINES}")
     if c.tts.engine not in TTS_ENGINES:
@@ -411,11 +522,40 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
             _fail(f"api.allow[{i}]", f"{cidr!r} is not a CIDR prefix")
     if c.store.pool_min < 0 or c.store.pool_max < max(1, c.store.pool_min):
         _fail("store.pool_max", "pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1")
+    _check_skills(c.skills)
     for part in ("stt", "llm", "tts", "assistant"):
         share = getattr(c.preset, part)
         if share.num_cpus < 0 or share.num_gpus < 0 or share.num_replicas < 1:
             _fail(f"preset.{part}", "num_cpus and num_gpus must be >= 0 and num_replicas >= 1")
     return c
+
+
+def _check_camera(key: str, cam: Any) -> None:
+    from roomvoice.rooms.camera import DETECTORS
+
+    if not 0 < cam.fps <= 60:
+        _fail(f"{key}.fps", f"must be in (0, 60], got {cam.fps}")
+    if cam.detector not in DETECTORS:
+        _fail(f"{key}.detector", f"{cam.detector!r} is not one of {DETECTORS}")
+    src = cam.source
+    if src is not None and not str(src).strip().isdigit() and not Path(str(src)).is_file():
+        _fail(f"{key}.source", f"not a device index and no such file: {src}")
+
+
+def _check_skills(skills: Any) -> None:
+    ha = skills.homeassistant
+    if ha.url is not None and not str(ha.url).startswith(("http://", "https://")):
+        _fail("skills.homeassistant.url", f"must start with http:// or https://, got {ha.url!r}")
+    for attr in ("timeout_s", "refresh_interval_s"):
+        if getattr(ha, attr) <= 0:
+            _fail(f"skills.homeassistant.{attr}", "must be > 0")
+    if ha.read_attempts < 1 or ha.backoff_s < 0:
+        _fail("skills.homeassistant.read_attempts", "read_attempts must be >= 1 and backoff_s >= 0")
+    for entity_id in list(ha.areas) + list(ha.aliases):
+        if "." not in str(entity_id):
+            _fail(f"skills.homeassistant.areas/aliases.{entity_id}", "keys must be entity ids like light.kitchen")
+    if skills.llm_tool_max_tokens < 8:
+        _fail("skills.llm_tool_max_tokens", f"must be >= 8, got {skills.llm_tool_max_tokens}")
 
 
 def _check_wake_word(key: str, name: str) -> None:

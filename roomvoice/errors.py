@@ -53,6 +53,10 @@ class AssistantError(RoomVoiceError):
     """The assistant could not produce a reply."""
 
 
+class CameraError(RoomVoiceError):
+    """A camera that cannot be opened or read (``camera-open-failed``, ``camera-read-failed``...)."""
+
+
 def as_roomvoice_error(exc: BaseException, default: type[RoomVoiceError], code: str) -> RoomVoiceError:
     """Find the :class:`RoomVoiceError` behind ``exc`` (through Ray's ``RayTaskError.cause``
     and ``__cause__``), or wrap ``exc`` as ``default(code, ...)``.

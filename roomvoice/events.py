@@ -161,6 +161,34 @@ class Transcript(_Jsonable):
 
 
 @dataclass(frozen=True)
+class ToolCallRecord(_Jsonable):
+    """One tool or Home Assistant service call made (or refused) while answering a request.
+
+    Attributes:
+        tool: the tool's name (``"turn_on"``) or, for the intent fast path, the intent
+            (``"HassTurnOn"``); as asked for, even when unknown.
+        source: ``"fast_path"`` (rules) or ``"llm"`` (the LLM chose it).
+        arguments: the arguments as JSON text (validated ones, or as written when refused).
+        ok: True if the call ran and succeeded.
+        message: what was said about it ("Turned on the kitchen lights.", or why not).
+        code: the error code when ``ok`` is False (``entity-unknown``, ``ha-unreachable``...).
+        service: the Home Assistant service called, ``"light.turn_on"``; None if none was sent.
+        entity_ids: the service call's target entity ids.
+        service_data: the service call's extra data as JSON text (``{"brightness_pct": 50}``).
+    """
+
+    tool: str
+    source: str
+    arguments: str = "{}"
+    ok: bool = False
+    message: str = ""
+    code: str | None = None
+    service: str | None = None
+    entity_ids: tuple[str, ...] = ()
+    service_data: str = "{}"
+
+
+@dataclass(frozen=True)
 class ReplySentence(_Jsonable):
     """One sentence of a streamed assistant reply.
 
@@ -171,6 +199,8 @@ class ReplySentence(_Jsonable):
         first_token_s: for index 0 of an LLM reply, seconds from request to the LLM's first
             token; ``None`` otherwise.
         elapsed_s: seconds from the assistant receiving the request to this sentence.
+        tool_calls: tool/service calls made (or refused) before this sentence was said; the
+            room collects them into :attr:`TurnResult.tool_calls`.
     """
 
     text: str
@@ -178,6 +208,7 @@ class ReplySentence(_Jsonable):
     source: str = "llm"
     first_token_s: float | None = None
     elapsed_s: float = 0.0
+    tool_calls: tuple[ToolCallRecord, ...] = ()
 
 
 @dataclass(frozen=True, eq=False)
@@ -278,6 +309,7 @@ class TurnResult(_Jsonable):
         timings: per-stage timings.
         reply_audio: path of the reply WAV, if the sink wrote one.
         error: the error event, if the turn failed.
+        tool_calls: the tool/service calls made or refused while answering, in order.
     """
 
     room: str
@@ -288,6 +320,7 @@ class TurnResult(_Jsonable):
     timings: TurnTimings = field(default_factory=TurnTimings)
     reply_audio: str | None = None
     error: ErrorEvent | None = None
+    tool_calls: tuple[ToolCallRecord, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -315,3 +348,26 @@ class RoomStatus(_Jsonable):
     last_transcript: str = ""
     last_reply: str = ""
     last_error: str | None = None
+
+
+@dataclass(frozen=True)
+class Announcement(_Jsonable):
+    """Text spoken in a room outside a turn: an announcement, a timer ringing, a reminder.
+
+    Attributes:
+        room: room name.
+        text: what was said.
+        source: ``"announcement"``, ``"timer"`` or ``"reminder"``.
+        audio_s: seconds of speech played (0.0 if nothing could be played).
+        audio_time_s: the room's audio time when it was spoken.
+        path: the WAV file written by a ``wav`` sink, if any.
+        error: code of the error if it could not be spoken, else None.
+    """
+
+    room: str
+    text: str
+    source: str = "announcement"
+    audio_s: float = 0.0
+    audio_time_s: float = 0.0
+    path: str | None = None
+    error: str | None = None

@@ -76,7 +76,7 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
 
     from roomvoice.actors.room_actor import start_room_actor
     from roomvoice.bootstrap import prepare_store
-    from roomvoice.serve.app import api_url, deploy, start_ray
+    from roomvoice.serve.app import api_url, console_url, deploy, start_ray
 
     t0 = time.monotonic()
     run_dir = Path(cfg.run_dir).resolve()
@@ -91,6 +91,12 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
             deploy(cfg, store.url)
         if cfg.api.enabled:
             logger.info("HTTP API (OpenAI-compatible): %s", api_url(cfg))
+        if console_url(cfg):
+            logger.info("console: %s", console_url(cfg))
+        if deploy_app:
+            from roomvoice.serve.supervisor import start_supervisor
+
+            start_supervisor(cfg, store.url)  # switches presets for the console (redeploys Serve)
         for room in cfg.rooms.values():
             plain = OmegaConf.to_object(room) if OmegaConf.is_config(room) else room
             actors[room.name] = start_room_actor(plain, cfg.ray.app_name, str(run_dir), cfg.assistant.apology,
@@ -138,6 +144,7 @@ def summarize(result: RunResult) -> str:
     lines = [f"roomvoice run: {len(result.turns)} turns in {result.wall_s:.1f} s -> {result.run_dir}"]
     if result.api_url:
         lines.append(f"HTTP API (OpenAI-compatible) was served at {result.api_url}")
+        lines.append(f"console was served at {result.api_url[: -len('/v1')]}/console/")
     if result.credentials_file:
         lines.append(f"first run: admin password and API key written to {result.credentials_file}")
     for r in result.turns:

@@ -20,6 +20,7 @@ import threading
 import time
 import uuid
 from collections import deque
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
@@ -28,7 +29,7 @@ import ray
 
 from roomvoice.config import RoomConfig
 from roomvoice.errors import AssistantError, AudioError, RoomVoiceError
-from roomvoice.events import ErrorEvent, RoomStatus, Stage, TurnResult, VoiceState
+from roomvoice.events import Announcement, ErrorEvent, RoomStatus, Stage, TurnResult, VoiceState
 from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
 from roomvoice.rooms.room import Room, VoiceServices
 from roomvoice.rooms.sinks import make_sink
@@ -61,10 +62,14 @@ class RoomRunner:
         apology: text spoken after a failure.
         store_url: PostgreSQL URL; when given, every turn is stored (see
             :class:`~roomvoice.actors.turn_recorder.TurnRecorder`); None keeps turns in files only.
+            It also gives the room its timers and reminders (a
+            :class:`~roomvoice.skills.room_schedule.RoomSchedule`) unless ``schedule`` is given.
+        schedule: the room's timers/reminders driven by its audio time (``start(audio_s)`` and
+            ``advance(audio_s, sync=...)`` returning announcements); None: from ``store_url``, if any.
     """
 
     def __init__(self, cfg: RoomConfig, services: VoiceServices, run_dir: str | Path, apology: str,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None, schedule: Any | None = None) -> None:
         self.cfg = cfg
         self.dir = Path(run_dir) / cfg.name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -76,7 +81,7 @@ class RoomRunner:
         self.last_error: str | None = None
         self.done = False
         self._done = threading.Event()
-        self._texts: queue.Queue[tuple[str, Future]] = queue.Queue()
+        self._texts: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self.room = Room(
@@ -91,6 +96,8 @@ class RoomRunner:
         self.room.turn_count = int(progress.get("turns", 0))
         self.room.audio_time_s = self.resume_s
         self.recorder = self._recorder(store_url, progress.get("conversation_id"))
+        self.schedule = schedule if schedule is not None else self._schedule(store_url)
+        self._due: list[Any] = []  # ScheduledAnnouncements waiting for the room to be IDLE
         self._save_progress()
         self._thread = threading.Thread(target=self._loop, name=f"room-{cfg.name}", daemon=True)
 
@@ -111,6 +118,34 @@ class RoomRunner:
         except StoreError as exc:  # the voice loop works without the database
             logger.error("%s: turns will not be stored: %s", self.cfg.name, exc)
             return None
+
+    def _schedule(self, store_url: str | None) -> Any:
+        if not store_url:
+            return None
+        from roomvoice.skills.room_schedule import RoomSchedule
+        from roomvoice.store.db import Database
+        from roomvoice.store.errors import StoreError
+        from roomvoice.store.schedule import ReminderStore, TimerStore
+
+        try:
+            db = Database(store_url, min_size=0, max_size=2)
+        except StoreError as exc:  # the voice loop works without timers
+            logger.error("%s: no timers or reminders: %s", self.cfg.name, exc)
+            return None
+        # household reminders (set over chat, no room) are spoken by whichever room claims them first
+        return RoomSchedule(self.cfg.name, TimerStore(db), ReminderStore(db), roomless_reminders=True)
+
+    def _tick(self, sync: bool = False, start: bool = False) -> None:
+        """Advance the schedule to the room's audio time; speak what fell due once the room is IDLE."""
+        if self.schedule is not None:
+            try:
+                now_s = self.room.audio_time_s
+                self._due.extend(self.schedule.start(now_s) if start else self.schedule.advance(now_s, sync=sync))
+            except RoomVoiceError as exc:  # e.g. PostgreSQL down: keep the wheel, retry at the next sync
+                logger.warning("%s: schedule sync failed: %s", self.cfg.name, exc)
+        while self._due and self.room.state is VoiceState.IDLE:
+            item = self._due.pop(0)
+            self.room.announce(item.text, item.kind)
 
     def _load_progress(self) -> dict[str, Any]:
         try:
@@ -152,11 +187,12 @@ class RoomRunner:
                 source = make_source(self.cfg.source)
             except AudioError as exc:  # e.g. a file that is not audio: report, apologise, stay alive
                 self.room.report_error(Stage.AUDIO, exc)
+            self._tick(start=True)
             for chunk in source.chunks(start_s=self.resume_s) if source is not None else ():
                 if self._stop.is_set():
                     break
                 self._serve_texts()
-                self.room.feed(chunk)
+                self._tick(sync=self.room.feed(chunk) is not None)
             if source is not None and source.finite and not self._stop.is_set():
                 # the stream ended: flush the room's audio time so a restart does not replay
                 self.room.audio_time_s = max(self.room.audio_time_s, getattr(source, "duration_s", 0.0))
@@ -180,13 +216,14 @@ class RoomRunner:
         """Answer queued text, only while the room is IDLE (never in the middle of a spoken turn)."""
         while self.room.state is VoiceState.IDLE:
             try:
-                text, future = self._texts.get(timeout=block_s) if block_s else self._texts.get_nowait()
+                task, future = self._texts.get(timeout=block_s) if block_s else self._texts.get_nowait()
             except queue.Empty:
                 return
             try:
-                future.set_result(self.room.handle_text(text))
-            except Exception as exc:  # handle_text reports its own errors; this guards the loop itself
+                future.set_result(task())
+            except Exception as exc:  # handle_text/announce report their own errors; this guards the loop
                 future.set_exception(exc)
+            self._tick(sync=True)  # a timer set by that turn starts now
             block_s = 0.0
 
     # -------------------------------------------------------------- API
@@ -233,7 +270,23 @@ class RoomRunner:
         if len(text) > MAX_TEXT_CHARS:
             raise AssistantError("assistant-request-too-long", f"{len(text)} characters (limit {MAX_TEXT_CHARS})")
         future: Future = Future()
-        self._texts.put((text, future))
+        self._texts.put((lambda: self.room.handle_text(text), future))
+        return future.result(timeout=timeout_s)
+
+    def announce(self, text: str, timeout_s: float = 60.0) -> Announcement:
+        """Speak ``text`` in the room without a turn (no assistant), once the room is IDLE.
+
+        Raises:
+            AssistantError: ``assistant-empty-request`` / ``assistant-request-too-long``.
+            TimeoutError: if it was not spoken within ``timeout_s``.
+        """
+        text = (text or "").strip()
+        if not text:
+            raise AssistantError("assistant-empty-request", "the text is empty")
+        if len(text) > MAX_TEXT_CHARS:
+            raise AssistantError("assistant-request-too-long", f"{len(text)} characters (limit {MAX_TEXT_CHARS})")
+        future: Future = Future()
+        self._texts.put((lambda: self.room.announce(text), future))
         return future.result(timeout=timeout_s)
 
 
@@ -264,6 +317,10 @@ class RoomActor:
     def say(self, text: str, timeout_s: float = 120.0) -> TurnResult:
         """Typed text into the room (see :meth:`RoomRunner.say`)."""
         return self.runner.say(text, timeout_s)
+
+    def announce(self, text: str, timeout_s: float = 60.0) -> Announcement:
+        """Speak text in the room without a turn (see :meth:`RoomRunner.announce`)."""
+        return self.runner.announce(text, timeout_s)
 
     def pid(self) -> int:
         """Process id of the actor (tests use it to simulate a crash)."""

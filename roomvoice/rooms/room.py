@@ -31,11 +31,13 @@ from roomvoice.errors import (
     as_roomvoice_error,
 )
 from roomvoice.events import (
+    Announcement,
     AssistantRequest,
     ErrorEvent,
     ReplySentence,
     SpeechAudio,
     Stage,
+    ToolCallRecord,
     Transcript,
     TurnResult,
     TurnTimings,
@@ -236,9 +238,36 @@ class Room:
         self.last_transcript = text.strip()
         return self._respond(text.strip(), t, timings, t0)
 
+    def announce(self, text: str, source: str = "announcement") -> Announcement:
+        """Speak ``text`` in this room outside a turn (announcements, timers, reminders).
+
+        No turn is counted and the voice state does not change; call it only while the room is
+        IDLE (the runner queues it until then). A TTS or sink failure is reported as an
+        :class:`ErrorEvent` and returned in ``error``; it never raises.
+        """
+        t = self.audio_time_s
+        seconds, path = 0.0, None
+        try:
+            audios = list(self.services.synthesize(text))
+            self.sink.begin_announcement(self.turn_count + 1)
+            for audio in audios:
+                self.sink.write(audio)
+                seconds += audio.duration_s
+            path = self.sink.end()
+        except Exception as exc:  # report, never break the room
+            err = as_roomvoice_error(exc, TextToSpeechError, "tts-failed")
+            logger.warning("%s: could not announce %r: %s", self.name, text[:60], err)
+            self._emit(ErrorEvent(self.name, Stage.TTS, err.code, err.message, t))
+            result = Announcement(self.name, text, source, seconds, t, None, err.code)
+        else:
+            result = Announcement(self.name, text, source, seconds, t, path)
+        self._emit(result)
+        return result
+
     def _respond(self, transcript: str, t: float, timings: TurnTimings, t0: float) -> TurnResult:
         """Ask the assistant and speak its reply sentence by sentence (state THINKING on entry)."""
         sentences: list[str] = []
+        tool_calls: list[ToolCallRecord] = []
         source = "llm"
         stage = Stage.ASSISTANT
         try:
@@ -251,6 +280,7 @@ class Room:
                                       llm_first_token_s=sentence.first_token_s)
                     source = sentence.source
                 sentences.append(sentence.text)
+                tool_calls.extend(sentence.tool_calls)
                 stage = Stage.TTS
                 t_synth = self._clock()
                 audios = self.services.synthesize(sentence.text)
@@ -272,7 +302,8 @@ class Room:
         self.machine.done(t, "reply-done" if sentences else "no-reply")
         end = self._clock()
         timings = replace(timings, playback_end_s=end - t0, total_s=end - t0, ended_at=time.time())
-        return self._record(TurnResult(self.name, self.turn_count + 1, transcript, reply, source, timings, path))
+        return self._record(TurnResult(self.name, self.turn_count + 1, transcript, reply, source, timings, path,
+                                       tool_calls=tuple(tool_calls)))
 
     def _iter_reply(self, request: AssistantRequest) -> Iterator[ReplySentence]:
         iterator = iter(self.services.reply(request))

@@ -37,6 +37,11 @@ class AudioSink(ABC):
     def end(self) -> str | None:
         """Finish the reply; blocks until played. Returns a file path if one was written."""
 
+    def begin_announcement(self, number: int) -> None:
+        """An announcement (speech outside a turn) starts; ``number`` is the next turn's number.
+        By default the same as :meth:`begin`."""
+        self.begin(number)
+
     def close(self) -> None:  # noqa: B027 - optional hook
         """Release the device, if any."""
 
@@ -66,9 +71,18 @@ class WavSink(AudioSink):
         self._parts: list[np.ndarray] = []
         self._rate: int | None = None
         self._turn = 0
+        self._stem = "turn"
 
     def begin(self, turn: int) -> None:
-        self._parts, self._rate, self._turn = [], None, turn
+        self._parts, self._rate, self._turn, self._stem = [], None, turn, "turn"
+
+    def begin_announcement(self, number: int) -> None:
+        """Start ``announce-NNN-K.wav`` (K counts announcements before turn NNN), never a turn's file."""
+        self.begin(number)
+        k = 1
+        while (self.directory / f"announce-{number:03d}-{k}.wav").exists():
+            k += 1
+        self._stem = f"announce-{number:03d}-{k}"
 
     def write(self, audio: SpeechAudio) -> None:
         if self._rate is not None and audio.rate != self._rate:
@@ -79,7 +93,7 @@ class WavSink(AudioSink):
     def end(self) -> str | None:
         if not self._parts or self._rate is None:
             return None
-        path = self.directory / f"turn-{self._turn:03d}.wav"
+        path = self.directory / (f"turn-{self._turn:03d}.wav" if self._stem == "turn" else f"{self._stem}.wav")
         write_wav(path, AudioClip(np.concatenate(self._parts), self._rate))
         self._parts = []
         return str(path)

@@ -8,6 +8,8 @@ Routes (FastAPI):
 - ``GET  /api/rooms`` — every room with its live state.
 - ``POST /api/rooms/{room}/say`` — text into a room: handled as if spoken, answered aloud there.
 - ``GET  /api/rooms/{room}/turns`` — the room's latest turns with stage timings.
+- ``POST /api/announce`` — ``{"text", "rooms": [...] | "everywhere"}``: spoken in those rooms
+  (or all) at once, without a turn; admin/member only, an unknown room → 404 and nothing spoken.
 - ``GET  /api/conversations`` / ``POST /api/conversations`` — the caller's stored chats; a new one.
 - ``GET  /api/conversations/{id}/messages`` — a conversation's full history (yours only: 403).
 - ``POST /api/conversations/{id}/messages`` — send a message; the reply is stored with it and
@@ -37,7 +39,7 @@ from fastapi.responses import JSONResponse, StreamingResponse
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from roomvoice.errors import RoomVoiceError
-from roomvoice.events import ChatMessage, RoomStatus, TurnResult
+from roomvoice.events import Announcement, ChatMessage, RoomStatus, TurnResult
 
 logger = logging.getLogger(__name__)
 
@@ -79,6 +81,8 @@ class RoomsBackend(Protocol):
     async def say(self, room: str, text: str) -> TurnResult: ...
 
     async def turns(self, room: str, limit: int) -> list[dict[str, Any]]: ...
+
+    async def announce(self, rooms: Sequence[str], text: str) -> list[Announcement]: ...
 
 
 @dataclass(frozen=True)
@@ -160,6 +164,14 @@ class SayRequest(BaseModel):
     """Body of ``POST /api/rooms/{room}/say``."""
 
     text: str = Field(min_length=1)
+
+
+class AnnounceRequest(BaseModel):
+    """Body of ``POST /api/announce``: ``rooms`` is a list of room names or ``"everywhere"``."""
+
+    model_config = ConfigDict(extra="forbid")
+    text: str = Field(min_length=1)
+    rooms: list[str] | Literal["everywhere"] = Field(min_length=1)
 
 
 def _client_ip(request: Request) -> str:
@@ -278,6 +290,26 @@ def create_api(keys: KeyVerifier, policy: AddressPolicy, chat: ChatBackend, room
             return (await rooms.say(room, body.text)).to_json()
         except RoomVoiceError as exc:
             raise _service_error(exc) from exc
+
+    @app.post("/api/announce")
+    async def announce(request: Request, body: AnnounceRequest) -> dict[str, Any]:
+        user = user_of(request)
+        if user.role not in ROLES_THAT_MAY_SPEAK_IN_ROOMS:
+            raise ApiError(403, f"role {user.role!r} may not speak in rooms", "forbidden", "permission_error")
+        text = body.text.strip()
+        if not text or len(text) > settings.max_message_chars:
+            raise ApiError(413 if text else 400, f"text: {len(text)} characters (1..{settings.max_message_chars})",
+                           "message_too_long" if text else "invalid_request")
+        targets = [] if body.rooms == "everywhere" else list(dict.fromkeys(body.rooms))
+        for room in targets:
+            await known_room(room)
+        try:
+            said = await rooms.announce(targets, text)
+        except RoomVoiceError as exc:
+            if exc.code == "room-unknown":
+                raise ApiError(404, exc.message, "room_not_found") from exc
+            raise _service_error(exc) from exc
+        return {"text": text, "rooms": [a.to_json() for a in said]}
 
     @app.get("/api/rooms/{room}/turns")
     async def room_turns(room: str, request: Request, limit: int = 10) -> list[dict[str, Any]]:

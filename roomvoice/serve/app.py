@@ -77,6 +77,7 @@ def build_app(cfg: AppConfig, store_url: str):
     Returns:
         A Serve ``Application`` ready for ``serve.run``.
     """
+    from roomvoice.serve.console_backends import console_settings
     from roomvoice.serve.deployments import LLM, Assistant, SpeechToText, TextToSpeech, VoiceGateway
 
     p = cfg.preset
@@ -88,10 +89,11 @@ def build_app(cfg: AppConfig, store_url: str):
     llm_app = llm.bind(_plain(cfg.llm))
     return VoiceGateway.bind(
         stt.bind(_plain(cfg.stt)),
-        assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm)),
+        assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm), _plain(cfg.skills)),
         tts.bind(_plain(cfg.tts)),
         _plain(cfg.api), store_url, [r.name for r in cfg.rooms.values()],
         str(Path(cfg.store.data_dir).resolve() / "chat-journal.jsonl"), int(cfg.assistant.history_turns),
+        console=console_settings(cfg),
     )
 
 
@@ -122,3 +124,11 @@ def api_url(cfg: AppConfig) -> str | None:
         return None
     host = "127.0.0.1" if cfg.api.host in ("0.0.0.0", "::") else cfg.api.host
     return f"http://{host}:{cfg.api.port}/v1"
+
+
+def console_url(cfg: AppConfig) -> str | None:
+    """URL of the Gradio console (same port as the API), or None when HTTP or the console is off."""
+    base = api_url(cfg)
+    if base is None or not getattr(cfg.api, "console", True):
+        return None
+    return base[: -len("/v1")] + "/console/"

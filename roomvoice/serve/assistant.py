@@ -1,24 +1,45 @@
-"""The assistant's logic, without Ray: fast path, prompt, and sentence streaming.
+"""The assistant's logic, without Ray: fast path, tools, prompt, and sentence streaming.
 
-:class:`AssistantCore` decides between the rule fast path (time and date, answered in
-microseconds) and the LLM, builds the OpenAI-style messages (system prompt plus the last
-``history_turns`` exchanges of the conversation), and turns the LLM's text deltas into
-:class:`~roomvoice.events.ReplySentence` objects as soon as each sentence is complete.
-The Ray Serve ``Assistant`` deployment and the in-process services both use it.
+:class:`AssistantCore` answers in three steps:
+
+1. the rule fast path — time and date, and with skills (:class:`~roomvoice.skills.runtime.SkillSet`)
+   Home Assistant's intents: a matched command is executed at once, a clarifying question or
+   a refusal is answered without executing anything;
+2. with skills, for requests about the home that the rules missed, one constrained LLM tool
+   call (:meth:`tool_prompt` → the LLM's ``complete_json`` → :meth:`tool_sentence`): checked,
+   then run through the tool registry; the tool's words are the reply;
+3. otherwise the LLM's streamed chat reply.
+
+It builds the OpenAI-style messages (system prompt plus the last ``history_turns`` exchanges of
+the conversation) and turns the LLM's text deltas into :class:`~roomvoice.events.ReplySentence`
+objects as soon as each sentence is complete. Tool calls made or refused ride on the first
+sentence (``ReplySentence.tool_calls``). The Ray Serve ``Assistant`` deployment, the chat
+backends and the in-process services all use it.
 """
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
+from typing import TYPE_CHECKING, Any
 
 from roomvoice.errors import AssistantError, LLMError
 from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence
 from roomvoice.skills.clock import answer_time_or_date, local_now
 from roomvoice.text import SentenceSplitter
+
+if TYPE_CHECKING:
+    from roomvoice.skills.llm_tools import ToolPrompt
+    from roomvoice.skills.runtime import SkillReply, SkillSet
+
+logger = logging.getLogger(__name__)
+
+CompleteJson = Callable[[Sequence[ChatMessage], Mapping[str, Any], int], str]
+"""``(messages, schema, max_tokens) -> JSON text``: an LLM's constrained completion."""
 
 MAX_REQUEST_CHARS = 4000
 """Longest request text accepted, in characters."""
@@ -74,6 +95,9 @@ class AssistantCore:
         history_turns: previous exchanges (user + assistant) sent with each request.
         timezone: IANA zone for the clock fast path; None = the system's local zone.
         now: clock returning the current local datetime (tests inject a fixed one).
+        skills: intents, tools and Home Assistant (:func:`roomvoice.skills.setup.build_skills`);
+            None = time/date rules only.
+        tool_max_tokens: token cap of one constrained tool call.
     """
 
     def __init__(
@@ -82,12 +106,16 @@ class AssistantCore:
         history_turns: int = 4,
         timezone: str | None = None,
         now: Callable[[], datetime] | None = None,
+        skills: SkillSet | None = None,
+        tool_max_tokens: int = 96,
     ) -> None:
         self.system_prompt = system_prompt
         self.history_turns = max(0, int(history_turns))
         self._now = now or (lambda: local_now(timezone))
         self._history: dict[str, deque[tuple[str, str]]] = {}
         self._lock = threading.Lock()
+        self.skills = skills
+        self.tool_max_tokens = int(tool_max_tokens)
 
     @staticmethod
     def check(request: AssistantRequest) -> str:
@@ -105,8 +133,58 @@ class AssistantCore:
         return text
 
     def fast_answer(self, request: AssistantRequest) -> str | None:
-        """The rule fast path's answer (time, date), or None to ask the LLM."""
-        return answer_time_or_date(self.check(request), self._now())
+        """The rule fast path's answer (time, date, a Home Assistant command — executed), or
+        None to ask the LLM."""
+        reply = self.fast_reply(request)
+        return reply.speech if reply is not None else None
+
+    def fast_reply(self, request: AssistantRequest) -> SkillReply | None:
+        """The rule fast path's reply with the calls it made, or None to ask the LLM.
+
+        Raises:
+            AssistantError: for a bad request (see :meth:`check`).
+        """
+        text = self.check(request)
+        if self.skills is None:
+            from roomvoice.skills.runtime import SkillReply
+
+            answer = answer_time_or_date(text, self._now())
+            return SkillReply(answer, "fast_path") if answer is not None else None
+        return self.skills.fast_reply(text, request.room or None)
+
+    def tool_prompt(self, request: AssistantRequest) -> ToolPrompt | None:
+        """The constrained tool call to ask the LLM for (a home request the rules missed), or None."""
+        if self.skills is None:
+            return None
+        return self.skills.tool_prompt(self.check(request), request.room or None)
+
+    def tool_sentence(self, request: AssistantRequest, raw: str, t0: float | None = None) -> ReplySentence | None:
+        """Run the LLM's constrained tool call ``raw``; the reply sentence (remembered), or None
+        when the LLM chose no tool (then ask it for words)."""
+        if self.skills is None:
+            return None
+        t0 = time.monotonic() if t0 is None else t0
+        reply = self.skills.run_llm_call(raw, self.check(request), request.room or None)
+        if reply is None:
+            return None
+        self.remember(request, reply.speech)
+        return ReplySentence(reply.speech, 0, reply.source, None, time.monotonic() - t0, reply.tool_calls)
+
+    def tool_step(self, request: AssistantRequest, complete_json: CompleteJson | None) -> ReplySentence | None:
+        """:meth:`tool_prompt`, the LLM's constrained completion, :meth:`tool_sentence`. None when
+        there is no tool step, the LLM chose no tool, or the LLM failed (logged; chat follows)."""
+        if complete_json is None:
+            return None
+        t0 = time.monotonic()
+        prompt = self.tool_prompt(request)
+        if prompt is None:
+            return None
+        try:
+            raw = complete_json(prompt.messages, prompt.schema, self.tool_max_tokens)
+        except LLMError as exc:
+            logger.warning("constrained tool call failed (%s); answering in words", exc.code)
+            return None
+        return self.tool_sentence(request, raw, t0)
 
     def messages_for(self, request: AssistantRequest) -> list[ChatMessage]:
         """System prompt, the last ``history_turns`` exchanges, then the request."""
@@ -151,20 +229,22 @@ class AssistantCore:
         return request, system + history + [ChatMessage("user", request.text.strip())]
 
     def fast_sentence(self, request: AssistantRequest) -> ReplySentence | None:
-        """The fast path's reply as a sentence (remembered), or None."""
+        """The fast path's reply as a sentence (remembered, with its tool calls), or None."""
         t0 = time.monotonic()
-        answer = self.fast_answer(request)
-        if answer is None:
+        reply = self.fast_reply(request)
+        if reply is None:
             return None
-        self.remember(request, answer)
-        return ReplySentence(answer, 0, "fast_path", None, time.monotonic() - t0)
+        self.remember(request, reply.speech)
+        return ReplySentence(reply.speech, 0, "fast_path", None, time.monotonic() - t0, reply.tool_calls)
 
     def reply(
         self,
         request: AssistantRequest,
         stream_chat: Callable[[Sequence[ChatMessage]], Iterable[str]],
+        complete_json: CompleteJson | None = None,
     ) -> Iterator[ReplySentence]:
-        """Synchronous streamed reply: the fast path, else the LLM through ``stream_chat``.
+        """Synchronous streamed reply: the fast path, else (given ``complete_json``) one
+        constrained LLM tool call, else the LLM's words through ``stream_chat``.
 
         Raises:
             AssistantError: for a bad request. LLMError: ``llm-empty-reply`` if the LLM said nothing.
@@ -172,6 +252,10 @@ class AssistantCore:
         fast = self.fast_sentence(request)
         if fast is not None:
             yield fast
+            return
+        tool = self.tool_step(request, complete_json)
+        if tool is not None:
+            yield tool
             return
         assembler = ReplyAssembler()
         for delta in stream_chat(self.messages_for(request)):

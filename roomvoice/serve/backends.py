@@ -14,7 +14,7 @@ from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
 from roomvoice.errors import LLMError, RoomVoiceError, as_roomvoice_error
-from roomvoice.events import ChatMessage, RoomStatus, TurnResult
+from roomvoice.events import Announcement, ChatMessage, RoomStatus, TurnResult
 from roomvoice.serve.assistant import AssistantCore
 from roomvoice.serve.engines.base import LLMEngine
 from roomvoice.serve.streaming import iterate_in_thread
@@ -40,12 +40,16 @@ class LocalChatBackend:
     async def stream(self, user: Any, messages: Sequence[ChatMessage], max_tokens: int | None,
                      temperature: float | None) -> AsyncIterator[str]:
         request, llm_messages = self.core.chat_messages(messages)
-        answer = self.core.fast_answer(request)
+        answer = await asyncio.to_thread(self.core.fast_answer, request)  # may call Home Assistant
         if answer is not None:
             yield answer
             return
         deadline = time.monotonic() + self.timeout_s
         async with self._lock:
+            tool = await asyncio.to_thread(self.core.tool_step, request, self._complete_json)
+            if tool is not None:
+                yield tool.text
+                return
             stream = iterate_in_thread(lambda: self.llm.stream_chat(
                 llm_messages, max_tokens=max_tokens or self.max_tokens,
                 temperature=self.temperature if temperature is None else temperature))
@@ -60,6 +64,10 @@ class LocalChatBackend:
                 raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
             finally:
                 await stream.aclose()
+
+
+    def _complete_json(self, messages, schema, max_tokens: int) -> str:
+        return self.llm.complete_json(messages, schema, max_tokens=max_tokens)
 
 
 class ServeChatBackend:
@@ -93,6 +101,18 @@ class LocalRooms:
     async def turns(self, room: str, limit: int) -> list[dict[str, Any]]:
         return self.runners[room].results()[-limit:]
 
+    async def announce(self, rooms: Sequence[str], text: str) -> list[Announcement]:
+        """Speak ``text`` in ``rooms`` (all rooms when empty) at the same time, without a turn.
+
+        Raises:
+            RoomVoiceError: ``room-unknown`` for a room that is not here (nothing is spoken).
+        """
+        names = list(rooms) or list(self.runners)
+        unknown = [r for r in names if r not in self.runners]
+        if unknown:
+            raise RoomVoiceError("room-unknown", f"unknown room(s): {', '.join(unknown)}")
+        return list(await asyncio.gather(*[asyncio.to_thread(self.runners[r].announce, text) for r in names]))
+
 
 class ActorRooms:
     """Rooms as the named ``room:<name>`` Ray actors, looked up on each call (so restarts are seen).
@@ -122,6 +142,23 @@ class ActorRooms:
         if actor is None:
             raise RoomVoiceError("room-unavailable", f"room {room!r} is not running")
         return await actor.say.remote(text)
+
+    async def announce(self, rooms: Sequence[str], text: str) -> list[Announcement]:
+        """Speak ``text`` in ``rooms`` (all configured rooms when empty) at the same time.
+
+        Raises:
+            RoomVoiceError: ``room-unknown`` (not configured) or ``room-unavailable`` (its actor
+                is not running); nothing is spoken then.
+        """
+        names = list(rooms) or list(self.names)
+        unknown = [r for r in names if r not in self.names]
+        if unknown:
+            raise RoomVoiceError("room-unknown", f"unknown room(s): {', '.join(unknown)}")
+        actors = {r: self._actor(r) for r in names}
+        down = [r for r, a in actors.items() if a is None]
+        if down:
+            raise RoomVoiceError("room-unavailable", f"room(s) not running: {', '.join(down)}")
+        return list(await asyncio.gather(*[a.announce.remote(text) for a in actors.values()]))
 
     async def turns(self, room: str, limit: int) -> list[dict[str, Any]]:
         actor = self._actor(room)

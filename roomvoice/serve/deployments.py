@@ -6,7 +6,8 @@
   request at a time per replica (llama.cpp contexts are not thread-safe).
 - :class:`TextToSpeech` synthesises one sentence per call.
 - :class:`Assistant` streams :class:`~roomvoice.events.ReplySentence` objects: the fast path
-  or the LLM, split into sentences as the LLM writes.
+  (time, date, Home Assistant intents, executed there), else one constrained LLM tool call
+  for a home request, else the LLM's words split into sentences as it writes.
 - :class:`VoiceGateway` is the application's ingress; it binds the others into one app.
 
 Resources (CPU shares, GPU fractions, replicas) come from the preset at build time
@@ -25,7 +26,7 @@ import numpy as np
 from ray import serve
 from ray.serve.handle import DeploymentHandle
 
-from roomvoice.config import ApiConfig, AssistantConfig, LlmConfig, SttConfig, TtsConfig
+from roomvoice.config import ApiConfig, AssistantConfig, LlmConfig, SkillsConfig, SttConfig, TtsConfig
 from roomvoice.errors import LLMError, SpeechToTextError, TextToSpeechError, as_roomvoice_error
 from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence, SpeechAudio, Transcript
 from roomvoice.rooms.audio import SAMPLE_RATE
@@ -149,6 +150,23 @@ class LLM:
             except Exception as exc:
                 raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
 
+    async def complete_json(self, messages: Sequence[ChatMessage], schema: dict[str, Any],
+                            max_tokens: int | None = None) -> str:
+        """One reply constrained to ``schema`` (tool calls); raises :class:`LLMError`
+        (``llm-timeout`` after ``llm.timeout_s``, ``llm-json-unsupported``, ...)."""
+        max_tokens = int(max_tokens or self.cfg.max_tokens)
+        async with self._lock:
+            try:
+                return await asyncio.wait_for(
+                    asyncio.to_thread(self.engine.complete_json, messages, schema, max_tokens=max_tokens),
+                    timeout=self.cfg.timeout_s)
+            except TimeoutError as exc:
+                raise LLMError("llm-timeout", f"no constrained reply within {self.cfg.timeout_s:g} s") from exc
+            except LLMError:
+                raise
+            except Exception as exc:
+                raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
+
     def model_name(self) -> str:
         """The served model's name."""
         return self.cfg.model
@@ -156,21 +174,47 @@ class LLM:
 
 @serve.deployment(name="Assistant")
 class Assistant:
-    """Fast path or LLM, streamed as sentences. ``reply(request)`` yields :class:`ReplySentence`."""
+    """Fast path, tools or LLM, streamed as sentences. ``reply(request)`` yields :class:`ReplySentence`.
 
-    def __init__(self, llm: DeploymentHandle, cfg: AssistantConfig, llm_cfg: LlmConfig) -> None:
+    The skills (Home Assistant client, entity index, intents, tool registry) live in this
+    replica, built from ``skills_cfg`` (None: time/date rules only).
+    """
+
+    def __init__(self, llm: DeploymentHandle, cfg: AssistantConfig, llm_cfg: LlmConfig,
+                 skills_cfg: SkillsConfig | None = None) -> None:
         from roomvoice.serve.assistant import AssistantCore
+        from roomvoice.skills.setup import build_skills
 
         self.llm = llm
         self.llm_cfg = llm_cfg
-        self.core = AssistantCore(llm_cfg.system_prompt, cfg.history_turns, cfg.timezone)
+        skills = build_skills(skills_cfg, timezone=cfg.timezone)
+        self.core = AssistantCore(llm_cfg.system_prompt, cfg.history_turns, cfg.timezone, skills=skills,
+                                  tool_max_tokens=skills_cfg.llm_tool_max_tokens if skills_cfg else 96)
+
+    async def _tool_step(self, request: AssistantRequest) -> ReplySentence | None:
+        """One constrained LLM tool call for a home request the rules missed; None = answer in words."""
+        t0 = time.monotonic()
+        prompt = await asyncio.to_thread(self.core.tool_prompt, request)
+        if prompt is None:
+            return None
+        try:
+            raw = await self.llm.complete_json.remote(list(prompt.messages), dict(prompt.schema),
+                                                      self.core.tool_max_tokens)
+        except Exception as exc:  # the LLM failed: answer in words (which reports a real failure)
+            logger.warning("constrained tool call failed (%s); answering in words", exc)
+            return None
+        return await asyncio.to_thread(self.core.tool_sentence, request, raw, t0)
 
     async def reply(self, request: AssistantRequest) -> AsyncIterator[ReplySentence]:
         from roomvoice.serve.assistant import ReplyAssembler
 
-        fast = self.core.fast_sentence(request)
+        fast = await asyncio.to_thread(self.core.fast_sentence, request)  # may call Home Assistant
         if fast is not None:
             yield fast
+            return
+        tool = await self._tool_step(request)
+        if tool is not None:
+            yield tool
             return
         messages = self.core.messages_for(request)
         assembler = ReplyAssembler()
@@ -194,9 +238,13 @@ class Assistant:
                    temperature: float | None = None) -> AsyncIterator[str]:
         """Stream a chat reply as text deltas (the OpenAI-compatible API): fast path or LLM."""
         request, llm_messages = self.core.chat_messages(messages)
-        answer = self.core.fast_answer(request)
+        answer = await asyncio.to_thread(self.core.fast_answer, request)  # may call Home Assistant
         if answer is not None:
             yield answer
+            return
+        tool = await self._tool_step(request)
+        if tool is not None:
+            yield tool.text
             return
         try:
             stream = self.llm.options(stream=True).stream_chat.remote(
@@ -222,11 +270,13 @@ class VoiceGateway:
         journal_path: absolute path of the chat write journal (writes queued during a
             PostgreSQL outage survive a restart); None keeps the queue in memory.
         history_turns: previous exchanges of a stored conversation sent to the LLM.
+        console: :class:`~roomvoice.serve.console_backends.ConsoleSettings`; the Gradio console is
+            mounted at ``/console`` when given and ``api.console`` is on.
     """
 
     def __init__(self, stt: DeploymentHandle, assistant: DeploymentHandle, tts: DeploymentHandle,
                  api: ApiConfig, store_url: str, rooms: list[str], journal_path: str | None = None,
-                 history_turns: int = 4) -> None:
+                 history_turns: int = 4, console: Any = None) -> None:
         from roomvoice.store.conversations import ConversationStore
         from roomvoice.store.db import Database
         from roomvoice.store.journal import WriteJournal
@@ -240,6 +290,7 @@ class VoiceGateway:
             ConversationStore(self.db, max_message_chars=api.max_message_chars), TurnStore(self.db),
             journal=WriteJournal(journal_path) if journal_path else None)
         self.history_turns = history_turns
+        self.console = console
 
     def __serve_build_asgi_app__(self):
         from roomvoice.serve.api import ApiSettings, create_api
@@ -248,13 +299,19 @@ class VoiceGateway:
         from roomvoice.store.credentials import ApiKeyStore
 
         from roomvoice.serve.chat import ChatService
+        from roomvoice.store.users import UserStore
 
         backend = ServeChatBackend(self.assistant)
         self.chat = ChatService(self.chat_store, backend, history_turns=self.history_turns,
                                 max_message_chars=self.api_cfg.max_message_chars)
-        return create_api(
+        app = create_api(
             ApiKeyStore(self.db), IpAllowList(self.api_cfg.allow), backend,
             ActorRooms(self.rooms),
             ApiSettings(model=self.api_cfg.model, max_message_chars=self.api_cfg.max_message_chars),
-            conversations=self.chat,
+            conversations=self.chat, users=UserStore(self.db),
         )
+        if self.console is not None and getattr(self.api_cfg, "console", True):
+            from roomvoice.serve.console import mount_console, serve_console_deps
+
+            mount_console(app, serve_console_deps(self.db, self.chat, ActorRooms(self.rooms), self.console))
+        return app

@@ -54,8 +54,14 @@ class LocalServices:
         except Exception as exc:
             raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
 
+    def _complete_json(self, messages, schema, max_tokens: int) -> str:
+        try:
+            return self.llm.complete_json(messages, schema, max_tokens=max_tokens)
+        except Exception as exc:
+            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
+
     def reply(self, request: AssistantRequest) -> Iterator[ReplySentence]:
-        return self.core.reply(request, self._stream)
+        return self.core.reply(request, self._stream, self._complete_json)
 
     def synthesize(self, text: str) -> list[SpeechAudio]:
         try:
@@ -65,10 +71,15 @@ class LocalServices:
 
 
 def local_services_from_config(cfg: Any) -> LocalServices:
-    """Build :class:`LocalServices` from an :class:`~roomvoice.config.AppConfig`."""
+    """Build :class:`LocalServices` from an :class:`~roomvoice.config.AppConfig` (skills included:
+    see :func:`roomvoice.skills.setup.build_skills`)."""
     from roomvoice.serve.factory import build_llm_engine, build_stt_engine, build_tts_engine
+    from roomvoice.skills.setup import build_skills
 
-    core = AssistantCore(cfg.llm.system_prompt, cfg.assistant.history_turns, cfg.assistant.timezone)
+    skills_cfg = getattr(cfg, "skills", None)
+    skills = build_skills(skills_cfg, timezone=cfg.assistant.timezone)
+    core = AssistantCore(cfg.llm.system_prompt, cfg.assistant.history_turns, cfg.assistant.timezone,
+                         skills=skills, tool_max_tokens=skills_cfg.llm_tool_max_tokens if skills_cfg else 96)
     return LocalServices(build_stt_engine(cfg.stt), build_llm_engine(cfg.llm), build_tts_engine(cfg.tts), core,
                          max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, language=cfg.stt.language,
                          timeout_s=cfg.llm.timeout_s)

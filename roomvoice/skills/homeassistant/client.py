@@ -4,10 +4,12 @@ Endpoints (https://developers.home-assistant.io/docs/api/rest/):
 
 * ``GET /api/states`` — every entity's state and attributes;
 * ``GET /api/services`` — the services each domain offers;
-* ``POST /api/services/<domain>/<service>`` — call a service; the answer lists changed states.
+* ``POST /api/services/<domain>/<service>`` — call a service; the answer lists changed states;
+* ``POST /api/template`` — render a template; :meth:`HomeAssistantClient.get_areas` uses it to
+  read areas (``areas()``, ``area_entities()``), which the REST API has no endpoint for.
 
 Every request carries ``Authorization: Bearer <token>`` (a long-lived access token, from the
-argument or the ``HA_TOKEN`` environment variable). Reads are retried with exponential
+argument or the ``HA_TOKEN`` / ``HOME_ASSISTANT_TOKEN`` environment variables). Reads are retried with exponential
 backoff on connection errors, timeouts and 5xx answers; a service call changes the house and
 is **never** retried: it is sent once, and its failure reported.
 
@@ -35,6 +37,18 @@ _LOGGER = logging.getLogger(__name__)
 
 RETRY_STATUSES = frozenset({500, 502, 503, 504})
 """HTTP statuses after which a read is retried."""
+TOKEN_ENV_VARS = ("HA_TOKEN", "HOME_ASSISTANT_TOKEN")
+"""Environment variables read for the token, first set wins."""
+AREAS_TEMPLATE = (
+    "{% set ns = namespace(out=[]) %}{% for a in areas() %}"
+    "{% set ns.out = ns.out + [[area_name(a), area_entities(a)]] %}{% endfor %}{{ ns.out | tojson }}"
+)
+"""Template rendering ``[[area name, [entity ids]], ...]`` (HA 2022.x and later)."""
+
+
+def env_token() -> str:
+    """The token from the first of :data:`TOKEN_ENV_VARS` that is set, or ""."""
+    return next((os.environ[v] for v in TOKEN_ENV_VARS if os.environ.get(v)), "")
 
 
 class HomeAssistantClient:
@@ -42,7 +56,7 @@ class HomeAssistantClient:
 
     Args:
         base_url: e.g. ``"http://homeassistant.local:8123"`` (no trailing ``/api``).
-        token: long-lived access token; None reads ``HA_TOKEN`` from the environment.
+        token: long-lived access token; None reads :data:`TOKEN_ENV_VARS` from the environment.
         timeout_s: per-request timeout in seconds (connect, read, write and pool).
         read_attempts: tries for a read (1 = no retry).
         backoff_s: wait before the first retry, in seconds; doubled per retry.
@@ -66,10 +80,10 @@ class HomeAssistantClient:
         sleep: Callable[[float], None] = time.sleep,
         transport: httpx.BaseTransport | None = None,
     ) -> None:
-        token = token if token is not None else os.environ.get("HA_TOKEN", "")
+        token = token or env_token()
         if not token:
-            raise HomeAssistantError("ha-no-token",
-                                     "no Home Assistant token: pass token= or set HA_TOKEN")
+            raise HomeAssistantError("ha-no-token", "no Home Assistant token: pass token= or set "
+                                     + " or ".join(TOKEN_ENV_VARS))
         self.base_url = base_url.rstrip("/")
         self.timeout_s = float(timeout_s)
         self.read_attempts = max(1, int(read_attempts))
@@ -116,6 +130,26 @@ class HomeAssistantClient:
             raise HomeAssistantError("ha-bad-response",
                                      f"/api/services: unexpected shape ({type(exc).__name__}: {exc})") from exc
 
+    def get_areas(self) -> dict[str, str]:
+        """Entity id → area name, rendered by ``POST /api/template`` with :data:`AREAS_TEMPLATE`
+        (a read: retried). Entities in no area are left out.
+
+        Raises:
+            HomeAssistantError: ``ha-unreachable``, ``ha-error`` (e.g. 400 from a Home Assistant
+                without these template functions), ``ha-bad-response``.
+        """
+        payload = self._read("/api/template", json_body={"template": AREAS_TEMPLATE})
+        if isinstance(payload, str):  # HA answers text/plain; httpx .json() already parsed it if it could
+            try:
+                payload = json.loads(payload)
+            except json.JSONDecodeError as exc:
+                raise HomeAssistantError("ha-bad-response", f"/api/template: not JSON ({exc})") from exc
+        try:
+            return {str(eid): str(area) for area, ids in payload for eid in ids}
+        except (TypeError, ValueError) as exc:
+            raise HomeAssistantError("ha-bad-response",
+                                     f"/api/template: unexpected shape ({type(exc).__name__}: {exc})") from exc
+
     def call_service(self, call: ServiceCall) -> tuple[EntityState, ...]:
         """``POST /api/services/<domain>/<service>`` with ``call.body()``, sent exactly once.
 
@@ -144,13 +178,15 @@ class HomeAssistantClient:
         return tuple(_state(item, call.path) for item in payload)
 
     # --- internals -----------------------------------------------------------------------
-    def _read(self, path: str) -> Any:
-        """GET with retries on transport errors and :data:`RETRY_STATUSES`."""
+    def _read(self, path: str, json_body: Any = None) -> Any:
+        """GET (or, with ``json_body``, a side-effect-free POST such as a template render) with
+        retries on transport errors and :data:`RETRY_STATUSES`."""
         delay = self.backoff_s
         for attempt in range(1, self.read_attempts + 1):
             last = attempt == self.read_attempts
             try:
-                response = self._http.get(path)
+                response = (self._http.get(path) if json_body is None
+                            else self._http.post(path, json=json_body))
             except httpx.TransportError as exc:
                 if last:
                     raise HomeAssistantError(
