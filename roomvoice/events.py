@@ -94,11 +94,15 @@ class AssistantRequest(_Jsonable):
         text: the user's words (a transcript or a typed message).
         conversation_id: whose history this continues (a room name for voice).
         room: the room it came from, or "" for chat.
+        user_id: the authenticated user (chat), or None (a voice in a room: the household).
+        role: the user's role (``admin``, ``member``, ``guest``); a voice in a room is a member.
     """
 
     text: str
     conversation_id: str = ""
     room: str = ""
+    user_id: int | None = None
+    role: str = "member"
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
@@ -20,3 +24,23 @@ ARCTIC = {
 @pytest.fixture(scope="session")
 def audio_dir() -> Path:
     return AUDIO
+
+
+@contextmanager
+def data_dir_for_postgres(prefix: str) -> Iterator[Path]:
+    """A fresh roomvoice data folder for an embedded PostgreSQL, removed afterwards (the server
+    of that folder is stopped first).
+
+    Not under pytest's ``tmp_path``: pytest makes ``/tmp/pytest-of-<user>`` mode 0700 whenever
+    a session starts, and the server runs as the ``pgserver`` user when we are root, so it must
+    be able to traverse the path to its cluster.
+    """
+    from roomvoice.store.server import stop_embedded_server
+
+    path = Path(tempfile.mkdtemp(prefix=prefix))
+    path.chmod(0o755)
+    try:
+        yield path
+    finally:
+        stop_embedded_server(path)
+        shutil.rmtree(path, ignore_errors=True)

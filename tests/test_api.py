@@ -11,6 +11,7 @@ import asyncio
 import socket
 import threading
 import time
+from contextlib import ExitStack
 
 import httpx
 import pytest
@@ -19,7 +20,7 @@ from roomvoice.config import RoomConfig, SinkConfig, SourceConfig, load_config
 from roomvoice.serve.api import ApiSettings, create_api
 from roomvoice.serve.backends import LocalChatBackend, LocalRooms
 
-from .conftest import AUDIO
+from .conftest import AUDIO, data_dir_for_postgres
 
 pytestmark = pytest.mark.slow
 
@@ -36,7 +37,8 @@ def env(tmp_path_factory):
     from roomvoice.store.server import EmbeddedPostgres
     from roomvoice.store.users import UserStore
 
-    server = EmbeddedPostgres(tmp_path_factory.mktemp("pg")).start()
+    cleanup = ExitStack()
+    server = EmbeddedPostgres(cleanup.enter_context(data_dir_for_postgres("roomvoice-test-api-"))).start()
     db = Database(server.url())
     db.migrate()
     users, keys = UserStore(db, bcrypt_rounds=4), ApiKeyStore(db)
@@ -59,6 +61,7 @@ def env(tmp_path_factory):
     runner.stop()
     db.close()
     server.stop()
+    cleanup.close()
 
 
 def call(env, method, path, *, key="alice", ip="127.0.0.1", **kw):

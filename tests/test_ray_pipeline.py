@@ -18,7 +18,7 @@ from roomvoice.config import load_config
 from roomvoice.events import AssistantRequest, Utterance, VoiceState
 from roomvoice.rooms.audio import read_audio_file, rms_dbfs
 
-from .conftest import ARCTIC, AUDIO
+from .conftest import ARCTIC, AUDIO, data_dir_for_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -52,14 +52,15 @@ def app(tmp_path_factory):
     from roomvoice.serve.app import deploy, start_ray
 
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = load_config(common_overrides(run_dir))
-    store = prepare_store(cfg)
-    start_ray(cfg)
-    deploy(cfg, store.url)
-    cfg.store.data_dir = str(run_dir.parent / "data")
-    yield cfg
-    serve.shutdown()
-    ray.shutdown()
+    with data_dir_for_postgres("roomvoice-test-ray-") as data_dir:
+        cfg = load_config(common_overrides(run_dir, data_dir))
+        store = prepare_store(cfg)
+        start_ray(cfg)
+        deploy(cfg, store.url)
+        cfg.store.data_dir = str(data_dir)
+        yield cfg
+        serve.shutdown()
+        ray.shutdown()
 
 
 def test_serve_services_full_turn(app):

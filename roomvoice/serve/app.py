@@ -67,6 +67,15 @@ def start_ray(cfg: AppConfig) -> None:
     logger.info("Ray started in %.1f s with %s logical CPUs", time.monotonic() - t0, kwargs["num_cpus"])
 
 
+def household_settings(cfg: AppConfig, store_url: str | None):
+    """The :class:`~roomvoice.skills.personal.HouseholdSettings` of ``cfg`` (rooms, cameras, snapshots)."""
+    from roomvoice.skills.personal import HouseholdSettings
+
+    cameras = {r.name: _plain(r.camera) for r in cfg.rooms.values() if r.camera.source not in (None, "")}
+    return HouseholdSettings(store_url, tuple(r.name for r in cfg.rooms.values()), cameras,
+                             str(Path(cfg.store.data_dir).resolve() / "snapshots"))
+
+
 def build_app(cfg: AppConfig, store_url: str):
     """Bind SpeechToText, LLM, TextToSpeech and Assistant behind the VoiceGateway ingress.
 
@@ -89,7 +98,8 @@ def build_app(cfg: AppConfig, store_url: str):
     llm_app = llm.bind(_plain(cfg.llm))
     return VoiceGateway.bind(
         stt.bind(_plain(cfg.stt)),
-        assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm), _plain(cfg.skills)),
+        assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm), _plain(cfg.skills),
+                       household_settings(cfg, store_url)),
         tts.bind(_plain(cfg.tts)),
         _plain(cfg.api), store_url, [r.name for r in cfg.rooms.values()],
         str(Path(cfg.store.data_dir).resolve() / "chat-journal.jsonl"), int(cfg.assistant.history_turns),

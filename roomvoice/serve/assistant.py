@@ -23,6 +23,7 @@ import logging
 import threading
 import time
 from collections import deque
+from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -112,6 +113,7 @@ class AssistantCore:
         self.system_prompt = system_prompt
         self.history_turns = max(0, int(history_turns))
         self._now = now or (lambda: local_now(timezone))
+        self.timezone = timezone
         self._history: dict[str, deque[tuple[str, str]]] = {}
         self._lock = threading.Lock()
         self.skills = skills
@@ -150,7 +152,22 @@ class AssistantCore:
 
             answer = answer_time_or_date(text, self._now())
             return SkillReply(answer, "fast_path") if answer is not None else None
-        return self.skills.fast_reply(text, request.room or None)
+        with self._acting_for(request, text):
+            return self.skills.fast_reply(text, request.room or None)
+
+    @contextmanager
+    def _acting_for(self, request: AssistantRequest, text: str) -> Iterator[None]:
+        """Set the skills' request context (who asks, from which room) while they run."""
+        from roomvoice.skills.context import SkillContext
+        from roomvoice.skills.personal import CURRENT_CONTEXT
+
+        token = CURRENT_CONTEXT.set(SkillContext(user_id=request.user_id, role=request.role or "member",
+                                                 room=request.room, timezone=self.timezone or "UTC",
+                                                 request_text=text))
+        try:
+            yield
+        finally:
+            CURRENT_CONTEXT.reset(token)
 
     def tool_prompt(self, request: AssistantRequest) -> ToolPrompt | None:
         """The constrained tool call to ask the LLM for (a home request the rules missed), or None."""
@@ -164,7 +181,9 @@ class AssistantCore:
         if self.skills is None:
             return None
         t0 = time.monotonic() if t0 is None else t0
-        reply = self.skills.run_llm_call(raw, self.check(request), request.room or None)
+        text = self.check(request)
+        with self._acting_for(request, text):
+            reply = self.skills.run_llm_call(raw, text, request.room or None)
         if reply is None:
             return None
         self.remember(request, reply.speech)
@@ -205,8 +224,11 @@ class AssistantCore:
             memory = self._history.setdefault(request.conversation_id, deque(maxlen=self.history_turns))
             memory.append((request.text.strip(), reply))
 
-    def chat_messages(self, messages: Sequence[ChatMessage]) -> tuple[AssistantRequest, list[ChatMessage]]:
+    def chat_messages(self, messages: Sequence[ChatMessage], user_id: int | None = None,
+                      role: str = "member") -> tuple[AssistantRequest, list[ChatMessage]]:
         """Prepare an OpenAI-style conversation supplied by a client (stateless chat API).
+
+        ``user_id`` and ``role`` say who asks (the skills act for them: their reminders, tasks...).
 
         Our system prompt comes first, then the client's system messages, then the last
         ``history_turns`` user/assistant exchanges, then the final user message.
@@ -220,7 +242,7 @@ class AssistantCore:
         """
         if not messages or messages[-1].role != "user":
             raise AssistantError("assistant-bad-request", "the last message must have role 'user'")
-        request = AssistantRequest(text=messages[-1].content)
+        request = AssistantRequest(text=messages[-1].content, user_id=user_id, role=role)
         self.check(request)
         system = [ChatMessage("system", self.system_prompt)] + [m for m in messages[:-1] if m.role == "system"]
         dialogue = [m for m in messages[:-1] if m.role in ("user", "assistant")]

@@ -20,6 +20,14 @@ from roomvoice.serve.engines.base import LLMEngine
 from roomvoice.serve.streaming import iterate_in_thread
 
 
+def _who(user: Any) -> tuple[int | None, str]:
+    """(user id, role name) of an API/console user, for the skills; (None, "member") if unknown."""
+    if user is None:
+        return None, "member"
+    role = getattr(user, "role", "member")
+    return getattr(user, "id", None), str(getattr(role, "value", role))
+
+
 class LocalChatBackend:
     """Chat replies from an in-process engine (fast path first), one request at a time per engine.
 
@@ -39,7 +47,7 @@ class LocalChatBackend:
 
     async def stream(self, user: Any, messages: Sequence[ChatMessage], max_tokens: int | None,
                      temperature: float | None) -> AsyncIterator[str]:
-        request, llm_messages = self.core.chat_messages(messages)
+        request, llm_messages = self.core.chat_messages(messages, *_who(user))
         answer = await asyncio.to_thread(self.core.fast_answer, request)  # may call Home Assistant
         if answer is not None:
             yield answer
@@ -80,7 +88,7 @@ class ServeChatBackend:
                      temperature: float | None) -> AsyncIterator[str]:
         try:
             async for delta in self.assistant.options(stream=True).chat.remote(list(messages), max_tokens,
-                                                                               temperature):
+                                                                               temperature, *_who(user)):
                 yield delta
         except Exception as exc:
             raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc

@@ -177,17 +177,24 @@ class Assistant:
     """Fast path, tools or LLM, streamed as sentences. ``reply(request)`` yields :class:`ReplySentence`.
 
     The skills (Home Assistant client, entity index, intents, tool registry) live in this
-    replica, built from ``skills_cfg`` (None: time/date rules only).
+    replica, built from ``skills_cfg`` (None: time/date rules only); with ``household``
+    (:class:`~roomvoice.skills.personal.HouseholdSettings`) also timers, reminders, calendar,
+    tasks, announcements (queued on the room actors), cameras and system actions.
     """
 
     def __init__(self, llm: DeploymentHandle, cfg: AssistantConfig, llm_cfg: LlmConfig,
-                 skills_cfg: SkillsConfig | None = None) -> None:
+                 skills_cfg: SkillsConfig | None = None, household: Any = None) -> None:
         from roomvoice.serve.assistant import AssistantCore
+        from roomvoice.skills.personal import build_household, ray_announcer
         from roomvoice.skills.setup import build_skills
 
         self.llm = llm
         self.llm_cfg = llm_cfg
-        skills = build_skills(skills_cfg, timezone=cfg.timezone)
+        personal = None
+        if skills_cfg is not None and skills_cfg.enabled and household is not None:
+            personal = build_household(household, skills_cfg.system_actions,
+                                       announcer=ray_announcer(household.rooms))
+        skills = build_skills(skills_cfg, timezone=cfg.timezone, personal=personal)
         self.core = AssistantCore(llm_cfg.system_prompt, cfg.history_turns, cfg.timezone, skills=skills,
                                   tool_max_tokens=skills_cfg.llm_tool_max_tokens if skills_cfg else 96)
 
@@ -235,9 +242,11 @@ class Assistant:
 
 
     async def chat(self, messages: Sequence[ChatMessage], max_tokens: int | None = None,
-                   temperature: float | None = None) -> AsyncIterator[str]:
-        """Stream a chat reply as text deltas (the OpenAI-compatible API): fast path or LLM."""
-        request, llm_messages = self.core.chat_messages(messages)
+                   temperature: float | None = None, user_id: int | None = None,
+                   role: str = "member") -> AsyncIterator[str]:
+        """Stream a chat reply as text deltas (the OpenAI-compatible API, the console): fast path,
+        tools or LLM, acting for ``user_id`` with ``role``."""
+        request, llm_messages = self.core.chat_messages(messages, user_id, role)
         answer = await asyncio.to_thread(self.core.fast_answer, request)  # may call Home Assistant
         if answer is not None:
             yield answer

@@ -27,6 +27,8 @@ class SkillContext:
         room: the room the request came from ("" for chat).
         timezone: IANA zone the user's words are meant in ("UTC" if unknown).
         now: the reference "now" (aware); None: the wall clock at each use.
+        request_text: the words of the request (checked for prompt injection by tools that act
+            on the system).
     """
 
     user_id: int | None = None
@@ -34,6 +36,7 @@ class SkillContext:
     room: str = ""
     timezone: str = "UTC"
     now: datetime | None = field(default=None, compare=False)
+    request_text: str = field(default="", compare=False)
 
     def reference(self) -> datetime:
         """``now``, or the current wall-clock time (aware, UTC)."""

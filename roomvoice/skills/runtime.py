@@ -132,6 +132,9 @@ class SkillSet:
         denied_tools: tools the LLM may never call.
         timer_handler: runs a recognised timer request (the timer skill); None = "can't set timers".
         now: clock for time/date answers.
+        personal: the household skills' rule fast path
+            (:class:`~roomvoice.skills.personal.PersonalSkills`: reminders, tasks, calendar,
+            announcements, camera, system actions); their tools must be in ``registry``.
     """
 
     def __init__(self, registry: ToolRegistry, recognizer: IntentRecognizer | None = None,
@@ -139,7 +142,7 @@ class SkillSet:
                  refresh_interval_s: float = 300.0, room_areas: Mapping[str, str] | None = None,
                  llm_tools: bool = True, denied_tools: Collection[str] = ("unlock",),
                  timer_handler: Callable[[TimerIntent], ToolResult] | None = None,
-                 now: Callable[[], datetime] | None = None) -> None:
+                 now: Callable[[], datetime] | None = None, personal: Any = None) -> None:
         self.registry = registry
         self.recognizer = recognizer
         self.ha_tools = ha_tools
@@ -149,6 +152,7 @@ class SkillSet:
         self.llm_tools = llm_tools
         self.denied_tools = frozenset(denied_tools)
         self.timer_handler = timer_handler
+        self.personal = personal
         self._now = now or local_now
         self._lock = threading.RLock()
         self._refreshing = threading.Lock()
@@ -233,6 +237,13 @@ class SkillSet:
         answer = answer_time_or_date(text, self._now())
         if answer is not None:
             return SkillReply(answer, "fast_path", (), time.perf_counter() - t0)
+        if self.personal is not None:
+            hit = self.personal.fast_reply(text, self.registry)
+            if hit is not None:
+                call, result = hit
+                speech = result.message if result.ok else spoken_failure(result)
+                record = _record_result(result, "fast_path", json.dumps(dict(call.arguments)), speech)
+                return SkillReply(speech, "fast_path", (record,), time.perf_counter() - t0)
         if self.recognizer is None:
             return None
         self.maybe_refresh()

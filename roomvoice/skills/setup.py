@@ -76,7 +76,7 @@ def build_home_assistant(cfg: Any, *, transport: Any = None) -> tuple[HomeAssist
 
 def build_skills(cfg: Any, *, timezone: str | None = None, now: Callable[[], datetime] | None = None,
                  timer_handler: Callable[[TimerIntent], ToolResult] | None = None,
-                 transport: Any = None) -> SkillSet | None:
+                 transport: Any = None, personal: Any = None) -> SkillSet | None:
     """The assistant's skills from a :class:`~roomvoice.config.SkillsConfig`.
 
     With ``enabled`` false returns None (the assistant keeps only its time/date rules). With
@@ -91,6 +91,9 @@ def build_skills(cfg: Any, *, timezone: str | None = None, now: Callable[[], dat
         now: clock override (tests).
         timer_handler: runs recognised timer requests (the timer skill).
         transport: ``httpx`` transport for the Home Assistant client (tests).
+        personal: timers, reminders, calendar, tasks, announcements, camera and system actions
+            (:func:`roomvoice.skills.personal.build_personal`): their tools join the registry,
+            their phrasings the fast path, and timer intents go to its timer skill.
 
     Raises:
         HomeAssistantError: ``ha-no-token`` (a URL without a token).
@@ -106,10 +109,14 @@ def build_skills(cfg: Any, *, timezone: str | None = None, now: Callable[[], dat
         client, source = built
         ha_tools = HomeAssistantTools(client, EntityIndex(()), now=clock)
     recognizer = IntentRecognizer(EntityIndex(()), cfg.language, now=clock)
-    skills = SkillSet(build_registry(cfg, ha_tools), recognizer, ha_tools, source,
+    extra = personal.tools() if personal is not None else ()
+    if personal is not None and timer_handler is None:
+        timer_handler = personal.timer_handler
+    skills = SkillSet(build_registry(cfg, ha_tools, extra), recognizer, ha_tools, source,
                       refresh_interval_s=float(cfg.homeassistant.refresh_interval_s),
                       room_areas=dict(cfg.room_areas), llm_tools=bool(cfg.llm_tools),
-                      denied_tools=tuple(cfg.llm_denied_tools), timer_handler=timer_handler, now=clock)
+                      denied_tools=tuple(cfg.llm_denied_tools), timer_handler=timer_handler, now=clock,
+                      personal=personal)
     if source is not None and not skills.refresh():
         _LOGGER.warning("Home Assistant at %s not reachable at start (%s); will retry",
                         cfg.homeassistant.url, skills.last_refresh_error)

@@ -174,6 +174,21 @@ def embedded_server(data_dir: str | os.PathLike[str]) -> EmbeddedPostgres:
     return server.start()
 
 
+def stop_embedded_server(data_dir: str | os.PathLike[str]) -> bool:
+    """Stop the process-wide embedded server of ``data_dir`` if this process started it.
+
+    Returns:
+        True if a server was stopped.
+    """
+    key = Path(data_dir).expanduser().resolve()
+    with _embedded_lock:
+        server = _embedded.pop(key, None)
+    if server is None or not server.running:
+        return False
+    server.stop()
+    return True
+
+
 def resolve_database_url(url: str | None, data_dir: str | os.PathLike[str]) -> str:
     """The database to use: ``url`` if given, else ``$DATABASE_URL``, else the embedded server.
 

@@ -9,6 +9,7 @@ import pytest
 from roomvoice.config import load_config
 from roomvoice.errors import ConfigError
 from roomvoice.rooms.camera import SAMPLE_IMAGE
+from tests.conftest import data_dir_for_postgres
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
 
@@ -29,15 +30,16 @@ def served(tmp_path_factory):
     from roomvoice.serve.supervisor import start_supervisor
 
     run_dir = tmp_path_factory.mktemp("run")
-    cfg = load_config([f"run_dir={run_dir}", f"store.data_dir={run_dir.parent / 'data'}", f"api.port={_free_port()}",
-                       "rooms=[kitchen]", f"rooms.kitchen.camera.source={SAMPLE_IMAGE}", "llm.max_tokens=16"])
-    store = prepare_store(cfg)
-    start_ray(cfg)
-    deploy(cfg, store.url)
-    supervisor = start_supervisor(cfg, store.url)
-    yield cfg, console_url(cfg), supervisor
-    serve.shutdown()
-    ray.shutdown()
+    with data_dir_for_postgres("roomvoice-test-console-") as data_dir:
+        cfg = load_config([f"run_dir={run_dir}", f"store.data_dir={data_dir}", f"api.port={_free_port()}",
+                           "rooms=[kitchen]", f"rooms.kitchen.camera.source={SAMPLE_IMAGE}", "llm.max_tokens=16"])
+        store = prepare_store(cfg)
+        start_ray(cfg)
+        deploy(cfg, store.url)
+        supervisor = start_supervisor(cfg, store.url)
+        yield cfg, console_url(cfg), supervisor
+        serve.shutdown()
+        ray.shutdown()
 
 
 def test_console_is_served_on_the_api_port(served):
