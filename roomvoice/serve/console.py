@@ -186,6 +186,26 @@ class ConsoleActions:
             return f"⚠️ {room}: {result.error.code}: {result.error.message} (said: {result.reply!r})"
         return f"✓ {room} heard {result.transcript!r} and said {result.reply!r}"
 
+    async def announce(self, token: str | None, rooms: list[str], text: str) -> str:
+        """Speak ``text`` in ``rooms`` (every room when empty), not for guests; says where it went."""
+        user = await self.user(token)
+        if user.role.value not in ROLES_THAT_MAY_SPEAK:
+            raise Refused(f"role {user.role.value!r} may not make announcements")
+        text = (text or "").strip()
+        if not text:
+            raise Refused("type the announcement")
+        if len(text) > MAX_TEXT_CHARS:
+            raise Refused(f"the text has {len(text)} characters (limit {MAX_TEXT_CHARS})")
+        known = [s.room for s in await self.deps.rooms.statuses()]
+        unknown = [r for r in rooms if r not in known]
+        if unknown:
+            raise Refused(f"unknown room(s): {', '.join(unknown)}")
+        results = await self.deps.rooms.announce(list(rooms), text)
+        heard = [a.room for a in results if not a.error]
+        failed = [f"{a.room} ({a.error})" for a in results if a.error]
+        message = f"✓ announced in {', '.join(heard)}" if heard else "nothing was played"
+        return message + (f"; failed in {', '.join(failed)}" if failed else "")
+
     async def system(self, token: str | None) -> tuple[str, Any]:
         """System markdown and the snapshot."""
         await self.user(token)

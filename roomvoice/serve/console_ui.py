@@ -60,6 +60,12 @@ def build_console(actions: ConsoleActions, deps: ConsoleDeps) -> gr.Blocks:
                         say_text = gr.Textbox(label="Say into the room", scale=3, elem_id="say-text", max_lines=2)
                         say_btn = gr.Button("Send to room", scale=1, elem_id="say-button")
                     say_msg = gr.Markdown("", elem_id="say-message")
+                    with gr.Row():
+                        ann_rooms = gr.CheckboxGroup(choices=[], label="Announce in (none ticked: everywhere)",
+                                                     scale=2, elem_id="announce-rooms")
+                        ann_text = gr.Textbox(label="Announcement", scale=3, elem_id="announce-text", max_lines=2)
+                        ann_btn = gr.Button("Announce", scale=1, elem_id="announce-button")
+                    ann_msg = gr.Markdown("", elem_id="announce-message")
                 with gr.Tab("Camera", id="camera"):
                     with gr.Row():
                         cam_room = gr.Dropdown(choices=[], label="Room camera", elem_id="camera-room")
@@ -83,7 +89,7 @@ def build_console(actions: ConsoleActions, deps: ConsoleDeps) -> gr.Blocks:
             try:
                 tok, user = await actions.login(u, p, _client_ip(request))
             except (RoomVoiceError, Refused) as exc:
-                return ("", "", _fail_text(exc), *([gr.skip()] * 13))
+                return ("", "", _fail_text(exc), *([gr.skip()] * 14))
             convs = await actions.conversations(tok)
             rows = await actions.room_rows(tok)
             md, snap = await actions.system(tok)
@@ -99,10 +105,11 @@ def build_console(actions: ConsoleActions, deps: ConsoleDeps) -> gr.Blocks:
                 gr.update(choices=list(snap.presets), value=snap.preset, interactive=admin),
                 gr.update(interactive=admin), gr.Timer(active=True),
                 "" if speaker else "Guests may watch rooms but not speak in them.",
+                gr.update(choices=rooms, value=[], interactive=speaker),
             )
 
         login_outputs = [token, password, login_msg, whoami, login_box, main, logout_btn, conv_list, rooms_table,
-                         say_room, cam_room, sys_md, preset_dd, preset_btn, timer, say_msg]
+                         say_room, cam_room, sys_md, preset_dd, preset_btn, timer, say_msg, ann_rooms]
         login_btn.click(on_login, [username, password], login_outputs, **PRIVATE)
         password.submit(on_login, [username, password], login_outputs, **PRIVATE)
 
@@ -178,6 +185,14 @@ def build_console(actions: ConsoleActions, deps: ConsoleDeps) -> gr.Blocks:
 
         say_btn.click(lambda: "…sent, waiting for the room to answer", None, say_msg, **PRIVATE).then(
             on_say, [token, say_room, say_text], [say_msg, say_text], **PRIVATE)
+
+        async def on_announce(tok: str, rooms: list[str], text: str):
+            try:
+                return await actions.announce(tok, rooms or [], text), ""
+            except Exception as exc:  # noqa: BLE001
+                return _fail_text(exc), gr.skip()
+
+        ann_btn.click(on_announce, [token, ann_rooms, ann_text], [ann_msg, ann_text], **PRIVATE)
 
         # ------------------------------------------------------------------ camera
         async def on_camera(tok: str, room: str | None):

@@ -19,7 +19,13 @@ from pathlib import Path
 from typing import Any
 
 from roomvoice.store.conversations import Conversation, Message
-from roomvoice.store.turns import StoredTurn, timings_from_json, timings_to_json
+from roomvoice.store.turns import (
+    StoredTurn,
+    timings_from_json,
+    timings_to_json,
+    tool_calls_from_json,
+    tool_calls_to_json,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -45,7 +51,7 @@ def write_to_json(item: PendingWrite) -> dict[str, Any]:
                 "transcript": item.transcript, "reply": item.reply, "reply_source": item.reply_source,
                 "timings": timings_to_json(item.timings), "error_code": item.error_code,
                 "conversation_id": str(item.conversation_id) if item.conversation_id else None,
-                "created_at": item.created_at.isoformat()}
+                "created_at": item.created_at.isoformat(), "tool_calls": tool_calls_to_json(item.tool_calls)}
     raise TypeError(f"not a pending write: {type(item).__name__}")
 
 
@@ -69,7 +75,8 @@ def write_from_json(data: dict[str, Any]) -> PendingWrite:
             return StoredTurn(turn_key=uuid.UUID(data["turn_key"]), room=data["room"], turn=int(data["turn"]),
                               transcript=data["transcript"], reply=data["reply"], reply_source=data["reply_source"],
                               timings=timings_from_json(data["timings"]), error_code=data["error_code"],
-                              conversation_id=_uuid(data["conversation_id"]), created_at=created_at)
+                              conversation_id=_uuid(data["conversation_id"]), created_at=created_at,
+                              tool_calls=tool_calls_from_json(data.get("tool_calls")))
     except (KeyError, TypeError) as exc:
         raise ValueError(f"malformed journal entry of kind {kind!r}: {exc}") from exc
     raise ValueError(f"unknown journal entry kind {kind!r}")

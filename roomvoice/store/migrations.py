@@ -166,10 +166,15 @@ ALTER TABLE reminders ADD COLUMN last_fired_at timestamptz;
 CREATE INDEX reminders_user_due_idx ON reminders (user_id, due_at) WHERE done_at IS NULL;
 """
 
+_TURN_TOOL_CALLS: LiteralString = """
+ALTER TABLE voice_turns ADD COLUMN tool_calls jsonb NOT NULL DEFAULT '[]'::jsonb;
+"""
+
 MIGRATIONS: list[Migration] = [
     Migration(1, "users, sessions, api keys", _USERS),
     Migration(2, "conversations, messages, voice turns", _CONVERSATIONS),
     Migration(3, "timers, reminders, calendar events, tasks", _SKILLS),
     Migration(4, "timers on room audio time, reminders' last firing", _SCHEDULE_AUDIO),
+    Migration(5, "tool calls stored with each voice turn", _TURN_TOOL_CALLS),
 ]
 """All migrations, in version order."""

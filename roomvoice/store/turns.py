@@ -17,7 +17,7 @@ from typing import Any
 import psycopg
 from psycopg.types.json import Jsonb
 
-from roomvoice.events import TurnResult, TurnTimings
+from roomvoice.events import ToolCallRecord, TurnResult, TurnTimings
 from roomvoice.store.db import Database
 from roomvoice.store.errors import NotFoundError
 from roomvoice.store.validation import check_text
@@ -27,7 +27,8 @@ logger = logging.getLogger(__name__)
 MAX_TURN_TEXT_CHARS = 16_000
 _TIMING_FIELDS = frozenset(f.name for f in dataclasses.fields(TurnTimings))
 _COLUMNS_SQL = (
-    "id, turn_key, room, turn, transcript, reply, reply_source, timings, error_code, conversation_id, created_at"
+    "id, turn_key, room, turn, transcript, reply, reply_source, timings, error_code, conversation_id, created_at,"
+    " tool_calls"
 )
 
 
@@ -39,6 +40,23 @@ def timings_to_json(timings: TurnTimings) -> dict[str, float | None]:
 def timings_from_json(data: dict[str, Any] | None) -> TurnTimings:
     """:class:`TurnTimings` from stored JSON; unknown keys are ignored, missing ones default."""
     return TurnTimings(**{k: v for k, v in (data or {}).items() if k in _TIMING_FIELDS})
+
+
+def tool_calls_to_json(calls: tuple[ToolCallRecord, ...]) -> list[dict[str, Any]]:
+    """The ``jsonb`` form of a turn's tool calls (one object per :class:`ToolCallRecord`)."""
+    return [c.to_json() for c in calls]
+
+
+def tool_calls_from_json(data: list[dict[str, Any]] | None) -> tuple[ToolCallRecord, ...]:
+    """Inverse of :func:`tool_calls_to_json`; unknown keys are ignored."""
+    names = {f.name for f in dataclasses.fields(ToolCallRecord)}
+    out = []
+    for item in data or []:
+        fields = {k: v for k, v in item.items() if k in names}
+        if isinstance(fields.get("entity_ids"), list):
+            fields["entity_ids"] = tuple(fields["entity_ids"])
+        out.append(ToolCallRecord(**fields))
+    return tuple(out)
 
 
 @dataclass(frozen=True)
@@ -57,6 +75,7 @@ class StoredTurn:
         created_at: when the turn ended (UTC-aware; kept through queueing and replay).
         conversation_id: the room conversation it belongs to, if any.
         id: database id, or ``None`` while it waits in the resilient queue.
+        tool_calls: the tool / Home Assistant calls made or refused during the turn.
     """
 
     turn_key: uuid.UUID
@@ -70,6 +89,7 @@ class StoredTurn:
     created_at: datetime
     conversation_id: uuid.UUID | None = None
     id: int | None = None
+    tool_calls: tuple[ToolCallRecord, ...] = ()
 
     @classmethod
     def from_result(
@@ -87,6 +107,7 @@ class StoredTurn:
             transcript=result.transcript, reply=result.reply, reply_source=result.reply_source,
             timings=result.timings, error_code=result.error.code if result.error else None,
             created_at=datetime.now(timezone.utc), conversation_id=conversation_id,
+            tool_calls=tuple(getattr(result, "tool_calls", ()) or ()),
         )
 
 
@@ -94,7 +115,7 @@ def _turn(row: tuple[Any, ...]) -> StoredTurn:
     return StoredTurn(
         id=int(row[0]), turn_key=row[1], room=row[2], turn=int(row[3]), transcript=row[4], reply=row[5],
         reply_source=row[6], timings=timings_from_json(row[7]), error_code=row[8], conversation_id=row[9],
-        created_at=row[10],
+        created_at=row[10], tool_calls=tool_calls_from_json(row[11]),
     )
 
 
@@ -120,10 +141,12 @@ class TurnStore:
             try:
                 row = conn.execute(
                     "INSERT INTO voice_turns (turn_key, room, turn, transcript, reply, reply_source, timings,"
-                    " error_code, conversation_id, created_at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
+                    " error_code, conversation_id, created_at, tool_calls)"
+                    " VALUES (%s, %s, %s, %s, %s, %s, %s, %s, %s, %s, %s)"
                     " ON CONFLICT (turn_key) DO NOTHING RETURNING " + _COLUMNS_SQL,
                     (t.turn_key, t.room, t.turn, t.transcript, t.reply, t.reply_source,
-                     Jsonb(timings_to_json(t.timings)), t.error_code, t.conversation_id, t.created_at),
+                     Jsonb(timings_to_json(t.timings)), t.error_code, t.conversation_id, t.created_at,
+                     Jsonb(tool_calls_to_json(t.tool_calls))),
                 ).fetchone()
             except psycopg.errors.ForeignKeyViolation as exc:
                 raise NotFoundError("store-not-found", f"no conversation {t.conversation_id}") from exc

@@ -58,3 +58,22 @@ def test_bad_logins(actions):
         run(actions.login("alice", "wrong password!", "10.0.0.9"))
     with pytest.raises(Refused, match="enter a username"):
         run(actions.login("", "", "10.0.0.9"))
+
+
+def test_announcements_from_the_console(actions, console_env):
+    member, _ = run(actions.login("alice", PASSWORD, "127.0.0.1"))
+    guest, _ = run(actions.login("visitor", PASSWORD, "127.0.0.1"))
+    with pytest.raises(Refused, match="may not make announcements"):
+        run(actions.announce(guest, [], "Dinner is ready."))
+    with pytest.raises(Refused, match="unknown room"):
+        run(actions.announce(member, ["attic"], "Dinner is ready."))
+    with pytest.raises(Refused, match="type the announcement"):
+        run(actions.announce(member, ["kitchen"], "   "))
+    real = console_env["runner"].announce
+    played = []
+    console_env["runner"].announce = lambda text, *a: played.append(real(text, *a)) or played[-1]
+    try:
+        assert run(actions.announce(member, [], "Dinner is ready.")) == "✓ announced in kitchen"
+    finally:
+        console_env["runner"].announce = real
+    assert played[0].room == "kitchen" and played[0].audio_s > 0.5 and played[0].error is None

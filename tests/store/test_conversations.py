@@ -192,3 +192,22 @@ def test_turns_with_timings_and_errors(turns: TurnStore, conversations: Conversa
     assert turns.record(failed).error_code == "stt-failed"
     assert [t.turn for t in turns.recent("kitchen")] == [1, 2]
     assert turns.last_turn_number("kitchen") == 2 and turns.last_turn_number("office") == 0
+
+
+def test_tool_calls_are_stored_with_the_turn_and_survive_the_journal(turns: TurnStore, tmp_path) -> None:
+    from roomvoice.events import ToolCallRecord
+    from roomvoice.store.journal import write_from_json, write_to_json
+
+    calls = (
+        ToolCallRecord("HassTurnOn", "fast_path", '{"intent": "HassTurnOn"}', True, "Turned on the kitchen lights.",
+                       service="light.turn_on", entity_ids=("light.kitchen_lights",)),
+        ToolCallRecord("unlock", "llm", '{"entity_id": "lock.front_door"}', False, "I didn't do that.",
+                       code="tool-denied"),
+    )
+    turn = StoredTurn.from_result(TurnResult(room="kitchen", turn=3, transcript="turn on the kitchen lights",
+                                             reply="Turned on the kitchen lights.", reply_source="fast_path",
+                                             tool_calls=calls))
+    assert write_from_json(write_to_json(turn)) == turn  # the outage journal keeps them
+    stored = turns.record(turn)
+    assert stored.tool_calls == calls
+    assert turns.recent("kitchen")[-1].tool_calls == calls
