@@ -133,7 +133,8 @@ class RoomRunner:
             logger.error("%s: no timers or reminders: %s", self.cfg.name, exc)
             return None
         # household reminders (set over chat, no room) are spoken by whichever room claims them first
-        return RoomSchedule(self.cfg.name, TimerStore(db), ReminderStore(db), roomless_reminders=True)
+        return RoomSchedule(self.cfg.name, TimerStore(db), ReminderStore(db), roomless_reminders=True,
+                            min_sync_wall_s=1.0)
 
     def _tick(self, sync: bool = False, start: bool = False) -> None:
         """Advance the schedule to the room's audio time; speak what fell due once the room is IDLE."""

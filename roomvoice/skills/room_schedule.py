@@ -28,6 +28,7 @@ was down) are announced as missed: "While I was off, you had a reminder: …".
 from __future__ import annotations
 
 import logging
+import time
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -77,12 +78,16 @@ class RoomSchedule:
         pickup_grace_s: wall seconds after being set within which a new timer still gets its
             full length on the audio clock.
         drift_s: wall-clock end corrections smaller than this are not written.
+        min_sync_wall_s: wall seconds at least between two scheduled syncs (a file-fed room
+            runs many audio seconds per wall second; this bounds the database queries).
+        monotonic: wall seconds for that bound; injected in tests.
     """
 
     def __init__(self, room: str, timers: TimerStore, reminders: ReminderStore | None = None, *,
                  wall_clock: Callable[[], datetime] = utc_now, sync_every_s: float = 1.0,
                  roomless_reminders: bool = False, missed_after_s: float = 60.0, pickup_grace_s: float = 120.0,
-                 drift_s: float = 1.0) -> None:
+                 drift_s: float = 1.0, min_sync_wall_s: float = 0.0,
+                 monotonic: Callable[[], float] = time.monotonic) -> None:
         self.room = room
         self.timers = timers
         self.reminders = reminders
@@ -92,6 +97,9 @@ class RoomSchedule:
         self.missed_after_s = missed_after_s
         self.pickup_grace_s = pickup_grace_s
         self.drift_s = drift_s
+        self.min_sync_wall_s = min_sync_wall_s
+        self._monotonic = monotonic
+        self._last_sync_wall: float | None = None
         self.wheel: TimerWheel[uuid.UUID] = TimerWheel()
         self._last_sync_s: float | None = None
         self._missed: set[uuid.UUID] = set()
@@ -121,8 +129,12 @@ class RoomSchedule:
                 timers; the caller may retry later).
         """
         out: list[ScheduledAnnouncement] = []
-        if sync or self._last_sync_s is None or audio_time_s - self._last_sync_s >= self.sync_every_s:
+        due_by_audio = self._last_sync_s is None or audio_time_s - self._last_sync_s >= self.sync_every_s
+        due_by_wall = (self._last_sync_wall is None
+                       or self._monotonic() - self._last_sync_wall >= self.min_sync_wall_s)
+        if sync or self._last_sync_s is None or (due_by_audio and due_by_wall):
             self._last_sync_s = audio_time_s
+            self._last_sync_wall = self._monotonic()
             self._sync_timers(audio_time_s)
             out.extend(self._timers_due(audio_time_s))
             out.extend(self._reminders_due(audio_time_s))

@@ -158,3 +158,25 @@ def test_timer_tools_validate_and_run(db, wall):
         assert not r.ok and r.code == "duration-invalid"
     assert len(store.active()) == 2  # nothing refused was stored
     assert registry.dispatch("cancel_timer", {"name": "pizza"}).message == "Cancelled the pizza timer."
+
+
+def test_syncs_are_bounded_by_wall_time_in_a_fast_file_room(db):
+    from roomvoice.skills.room_schedule import RoomSchedule
+    from roomvoice.store.schedule import TimerStore
+
+    wall = [0.0]
+    store = TimerStore(db)
+    calls = []
+    real_active = store.active
+    store.active = lambda room: calls.append(room) or real_active(room)
+    schedule = RoomSchedule("kitchen", store, None, sync_every_s=1.0, min_sync_wall_s=1.0, monotonic=lambda: wall[0])
+    schedule.start(0.0)
+    for i in range(1, 101):  # 100 audio seconds in 0.99 wall seconds: no extra sync
+        wall[0] = i * 0.0099
+        schedule.advance(float(i))
+    assert len(calls) == 1
+    wall[0] = 1.5
+    schedule.advance(101.0)
+    assert len(calls) == 2
+    schedule.advance(101.1, sync=True)  # an explicit sync (after a turn) always runs
+    assert len(calls) == 3
