@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import enum
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -55,8 +56,8 @@ def _jsonable(value: Any) -> Any:
         return None
     if isinstance(value, (list, tuple)):
         return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
     if dataclasses.is_dataclass(value):
         return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)
                 if not isinstance(getattr(value, f.name), np.ndarray)}
@@ -65,8 +66,14 @@ def _jsonable(value: Any) -> Any:
 
 class _Jsonable:
     def to_json(self) -> dict[str, Any]:
-        """JSON-safe dict of the fields; numpy arrays are omitted."""
+        """JSON-safe dict of the fields (enums as values, tuples as lists); numpy arrays are omitted."""
         return _jsonable(self)
+
+
+Jsonable = _Jsonable
+"""Mixin giving a frozen dataclass ``to_json()`` (shared by the skills' message types)."""
+to_jsonable = _jsonable
+"""JSON-safe form of a value: dataclasses as dicts, enums as values, tuples as lists."""
 
 
 @dataclass(frozen=True)

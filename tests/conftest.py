@@ -44,3 +44,29 @@ def data_dir_for_postgres(prefix: str) -> Iterator[Path]:
     finally:
         stop_embedded_server(path)
         shutil.rmtree(path, ignore_errors=True)
+
+
+@contextmanager
+def serve_on_loopback(app) -> Iterator[str]:
+    """Run the ASGI ``app`` with uvicorn on a free 127.0.0.1 port in a thread; yields its base URL."""
+    import socket
+    import threading
+    import time
+
+    import uvicorn
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+    thread = threading.Thread(target=server.run, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert server.started, "uvicorn did not start"
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(10)

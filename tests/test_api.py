@@ -8,9 +8,6 @@ which also lets a test pretend to come from an address outside the allow-list.
 from __future__ import annotations
 
 import asyncio
-import socket
-import threading
-import time
 from contextlib import ExitStack
 
 import httpx
@@ -20,7 +17,7 @@ from roomvoice.config import RoomConfig, SinkConfig, SourceConfig, load_config
 from roomvoice.serve.api import ApiSettings, create_api
 from roomvoice.serve.backends import LocalChatBackend, LocalRooms
 
-from .conftest import AUDIO, data_dir_for_postgres
+from .conftest import AUDIO, data_dir_for_postgres, serve_on_loopback
 
 pytestmark = pytest.mark.slow
 
@@ -79,21 +76,8 @@ def call(env, method, path, *, key="alice", ip="127.0.0.1", **kw):
 
 @pytest.fixture(scope="module")
 def http_url(env):
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(env["app"], host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 20
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    yield f"http://127.0.0.1:{port}/v1"
-    server.should_exit = True
-    thread.join(10)
+    with serve_on_loopback(env["app"]) as url:
+        yield f"{url}/v1"
 
 
 def test_openai_client_streams_a_chat_completion(env, http_url):

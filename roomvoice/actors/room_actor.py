@@ -265,13 +265,13 @@ class RoomRunner:
             AssistantError: ``assistant-empty-request`` / ``assistant-request-too-long``.
             TimeoutError: if the turn did not finish within ``timeout_s``.
         """
-        text = (text or "").strip()
-        if not text:
-            raise AssistantError("assistant-empty-request", "the text is empty")
-        if len(text) > MAX_TEXT_CHARS:
-            raise AssistantError("assistant-request-too-long", f"{len(text)} characters (limit {MAX_TEXT_CHARS})")
+        text = _checked_text(text)
+        return self._when_idle(lambda: self.room.handle_text(text), timeout_s)
+
+    def _when_idle(self, job: Callable[[], Any], timeout_s: float) -> Any:
+        """Run ``job`` on the room's loop thread once the room is IDLE; wait for its result."""
         future: Future = Future()
-        self._texts.put((lambda: self.room.handle_text(text), future))
+        self._texts.put((job, future))
         return future.result(timeout=timeout_s)
 
     def announce(self, text: str, timeout_s: float = 60.0) -> Announcement:
@@ -281,14 +281,22 @@ class RoomRunner:
             AssistantError: ``assistant-empty-request`` / ``assistant-request-too-long``.
             TimeoutError: if it was not spoken within ``timeout_s``.
         """
-        text = (text or "").strip()
-        if not text:
-            raise AssistantError("assistant-empty-request", "the text is empty")
-        if len(text) > MAX_TEXT_CHARS:
-            raise AssistantError("assistant-request-too-long", f"{len(text)} characters (limit {MAX_TEXT_CHARS})")
-        future: Future = Future()
-        self._texts.put((lambda: self.room.announce(text), future))
-        return future.result(timeout=timeout_s)
+        text = _checked_text(text)
+        return self._when_idle(lambda: self.room.announce(text), timeout_s)
+
+
+def _checked_text(text: str) -> str:
+    """Typed text for a room, stripped.
+
+    Raises:
+        AssistantError: ``assistant-empty-request`` / ``assistant-request-too-long``.
+    """
+    text = (text or "").strip()
+    if not text:
+        raise AssistantError("assistant-empty-request", "the text is empty")
+    if len(text) > MAX_TEXT_CHARS:
+        raise AssistantError("assistant-request-too-long", f"{len(text)} characters (limit {MAX_TEXT_CHARS})")
+    return text
 
 
 @ray.remote(max_concurrency=4)

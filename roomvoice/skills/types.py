@@ -10,33 +10,17 @@ All are frozen dataclasses; ``to_json()`` gives their JSON-safe form for logs an
 
 from __future__ import annotations
 
-import dataclasses
 import enum
 import json
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
+from roomvoice.events import Jsonable as _Jsonable
+from roomvoice.events import to_jsonable as _jsonable
+
 if TYPE_CHECKING:  # Entity lives with the entity index; only a type here
     from roomvoice.skills.homeassistant.entities import Entity
-
-
-def _jsonable(value: Any) -> Any:
-    if isinstance(value, enum.Enum):
-        return value.value
-    if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
-    if isinstance(value, Mapping):
-        return {str(k): _jsonable(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_jsonable(v) for v in value]
-    return value
-
-
-class _Jsonable:
-    def to_json(self) -> dict[str, Any]:
-        """JSON-safe dict of the fields (enums as values, tuples as lists)."""
-        return _jsonable(self)
 
 
 @dataclass(frozen=True)

@@ -4,15 +4,12 @@ chromium driven headless by playwright (no browser download)."""
 
 from __future__ import annotations
 
-import socket
-import threading
-import time
 from pathlib import Path
 
 import pytest
 
 from roomvoice.config import RoomConfig, SinkConfig, SourceConfig, load_config
-from tests.conftest import AUDIO
+from tests.conftest import AUDIO, serve_on_loopback
 from tests.store.conftest import embedded_server
 
 CHROMIUM = Path("/usr/bin/chromium")
@@ -87,22 +84,8 @@ def console_env(tmp_path_factory):
 
 @pytest.fixture(scope="package")
 def base_url(console_env):
-    import uvicorn
-
-    sock = socket.socket()
-    sock.bind(("127.0.0.1", 0))
-    port = sock.getsockname()[1]
-    sock.close()
-    server = uvicorn.Server(uvicorn.Config(console_env["app"], host="127.0.0.1", port=port, log_level="warning"))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started and time.monotonic() < deadline:
-        time.sleep(0.05)
-    assert server.started, "uvicorn did not start"
-    yield f"http://127.0.0.1:{port}"
-    server.should_exit = True
-    thread.join(10)
+    with serve_on_loopback(console_env["app"]) as url:
+        yield url
 
 
 @pytest.fixture(scope="package")

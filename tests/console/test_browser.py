@@ -5,7 +5,6 @@ Screenshots go to ``runs/test-artifacts/console/`` (gitignored).
 
 from __future__ import annotations
 
-import re
 import time
 
 import pytest
