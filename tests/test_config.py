@@ -72,3 +72,15 @@ def test_config_errors_name_the_key(overrides, key):
     with pytest.raises(ConfigError) as err:
         load_config(overrides)
     assert key in err.value.message, err.value.message
+
+
+def test_switching_to_a_preset_keeps_the_running_overrides():
+    from roomvoice.serve.supervisor import config_for_preset
+
+    running = load_config(["rooms=[kitchen]", "llm.max_tokens=16", "stt.beam_size=3"])
+    new = config_for_preset(running, "cpu_chat")
+    assert new.preset.name == "cpu_chat" and new.preset.llm.num_replicas == 2
+    assert new.llm.max_tokens == 16 and new.stt.beam_size == 3  # same models: overrides kept
+    assert list(new.rooms) == ["kitchen"]
+    with pytest.raises(ConfigError, match="llm.engine"):
+        config_for_preset(running, "english_only_small")  # other models: the preset's groups, then validated

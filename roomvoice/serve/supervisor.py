@@ -28,6 +28,9 @@ logger = logging.getLogger(__name__)
 
 PRESET_GROUPS = ("preset", "stt", "llm", "tts")
 """The parts of the config a preset decides; the rest of the running config is kept."""
+_MODEL_KEYS = {"stt": ("model", "device", "compute_type"), "llm": ("engine", "model"), "tts": ("voice",)}
+"""The keys that say which model a group runs: when a preset changes none of them, the running
+group (with its overrides) is kept."""
 
 
 def config_for_preset(cfg: Any, preset: str) -> Any:
@@ -62,8 +65,12 @@ def config_for_preset(cfg: Any, preset: str) -> Any:
         OmegaConf.resolve(fresh)
         merged = OmegaConf.structured(AppConfig)
         merged = OmegaConf.merge(merged, cfg if OmegaConf.is_config(cfg) else OmegaConf.structured(cfg))
-        for group in PRESET_GROUPS:
-            merged[group] = fresh[group]
+        merged["preset"] = fresh["preset"]
+        for group, keys in _MODEL_KEYS.items():
+            # a preset that picks other models replaces the group; one that keeps them keeps the
+            # running group with its command-line overrides (llm.max_tokens=...)
+            if any(fresh[group].get(k) != merged[group].get(k) for k in keys):
+                merged[group] = fresh[group]
     except (HydraException, OmegaConfBaseException) as exc:
         text = str(exc).split("Config search path")[0]
         first = " ".join(line.strip() for line in text.splitlines() if line.strip())

@@ -67,3 +67,37 @@ def test_supervisor_refuses_gpu_presets_and_keeps_the_app(served):
     assert "already active" in switcher.switch("cpu")
     state = ray.get(supervisor.state.remote())
     assert state.preset == "cpu" and not state.busy
+
+
+def test_preset_switch_redeploys_services_while_a_room_keeps_answering(served, tmp_path):
+    import ray
+    from ray import serve
+
+    from roomvoice.actors.room_actor import start_room_actor
+    from roomvoice.config import RoomConfig, SinkConfig, SourceConfig
+    from tests.conftest import AUDIO
+
+    cfg, _, supervisor = served
+    room = RoomConfig(name="kitchen", source=SourceConfig(type="file", paths=[str(AUDIO / "what_time_is_it.wav")]),
+                      sink=SinkConfig(type="null"))
+    actor = start_room_actor(room, cfg.ray.app_name, str(tmp_path), "Sorry.")
+    try:
+        assert ray.get(actor.say.remote("What time is it?")).reply_source == "fast_path"
+
+        def llm_replicas() -> int:
+            status = serve.status().applications[cfg.ray.app_name].deployments["LLM"]
+            return sum(status.replica_states.values())
+
+        assert llm_replicas() == 1
+        assert "switching to preset 'cpu_chat'" in ray.get(supervisor.switch.remote("cpu_chat"))
+        state = ray.get(supervisor.wait.remote(240))
+        assert state.preset == "cpu_chat" and not state.busy, state.message
+        assert llm_replicas() == 2
+        # the room actor was never restarted and still answers, now through the new deployments
+        status = ray.get(actor.status.remote())
+        assert status.incarnation == 1
+        reply = ray.get(actor.say.remote("Say something about cats."), timeout=120)
+        assert reply.error is None and reply.reply_source == "llm" and reply.reply
+        assert "already active" in ray.get(supervisor.switch.remote("cpu_chat"))
+    finally:
+        ray.kill(actor, no_restart=True)
