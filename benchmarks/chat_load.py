@@ -55,7 +55,8 @@ async def one_user(client: httpx.AsyncClient, key: str, user_no: int, turns: int
     cid = r.json()["id"]
     sent, received, latency, ttft, errors = [], [], [], [], []
     for turn in range(turns):
-        text = f"{PROMPTS[(user_no + turn) % len(PROMPTS)]} (user {user_no}, turn {turn})"
+        # the tag keeps every message unique (for the lost/duplicated count) without home words
+        text = f"{PROMPTS[(user_no + turn) % len(PROMPTS)]} (user {user_no}, message {turn})"
         t0 = time.perf_counter()
         first = None
         parts: list[str] = []

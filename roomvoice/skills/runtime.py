@@ -293,8 +293,8 @@ class SkillSet:
     # --- LLM tools -----------------------------------------------------------------------
     def tool_prompt(self, text: str, room: str | None = None) -> ToolPrompt | None:
         """The constrained tool call to ask the LLM for, or None (no tools fit: plain chat)."""
-        if not self.llm_tools or not len(self.registry.names):
-            return None
+        if not self.llm_tools or self.ha_tools is None or not len(self.registry.names):
+            return None  # the tool step is for home requests: without Home Assistant, words only
         with self._lock:
             index = self.index
             if not wants_tools(text, index):
