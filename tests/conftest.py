@@ -70,3 +70,18 @@ def serve_on_loopback(app) -> Iterator[str]:
     finally:
         server.should_exit = True
         thread.join(10)
+
+
+_REPEATABLE_TTS = []
+
+
+def repeatable_tts():
+    """The packaged piper voice with its sampling noise off: the same text always gives the same
+    samples, so spoken test commands (and what whisper hears in them) do not vary between runs."""
+    if not _REPEATABLE_TTS:
+        from roomvoice.serve.engines.models import piper_joe_voice
+        from roomvoice.serve.engines.piper import PiperEngine
+
+        model, config = piper_joe_voice()
+        _REPEATABLE_TTS.append(PiperEngine(str(model), str(config), noise_scale=0.0, noise_w_scale=0.0))
+    return _REPEATABLE_TTS[0]

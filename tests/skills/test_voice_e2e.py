@@ -19,7 +19,7 @@ from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
 from roomvoice.rooms.room import Room
 from roomvoice.rooms.sinks import WavSink
 from roomvoice.rooms.wake import WakeWordDetector
-from tests.conftest import AUDIO
+from tests.conftest import AUDIO, repeatable_tts
 from tests.skills.fake_ha import TOKEN
 
 pytestmark = pytest.mark.slow
@@ -46,8 +46,9 @@ def services(fake_home):
 def spoken_command(services, text: str) -> np.ndarray:
     """The wake word clip, a pause, then ``text`` said by piper; 16 kHz int16."""
     wake = read_audio_file(AUDIO / "hey_jarvis.wav").samples
-    said = np.concatenate([a.samples for a in services.tts.synthesize(text)])
-    command = to_contract(said, services.tts.sample_rate, what="piper")
+    tts = repeatable_tts()
+    said = np.concatenate([a.samples for a in tts.synthesize(text)])
+    command = to_contract(said, tts.sample_rate, what="piper")
     gap = np.zeros(int(1.0 * SAMPLE_RATE), np.int16)
     return np.concatenate([gap, wake, gap[: SAMPLE_RATE // 2], command, gap, gap])
 

@@ -18,7 +18,7 @@ import soundfile as sf
 
 from roomvoice.config import RoomConfig, SinkConfig, SourceConfig, load_config
 from roomvoice.rooms.audio import SAMPLE_RATE, read_audio_file, rms_dbfs, to_contract
-from tests.conftest import AUDIO, data_dir_for_postgres
+from tests.conftest import AUDIO, data_dir_for_postgres, repeatable_tts
 from tests.skills.fake_ha import TOKEN
 
 pytestmark = [pytest.mark.slow, pytest.mark.ray]
@@ -32,9 +32,7 @@ def _free_port() -> int:
 
 def synthesize(text: str, path: Path, tail_s: float = 0.0) -> str:
     """``text`` said by piper as a 16 kHz WAV, with ``tail_s`` of silence after it."""
-    from roomvoice.serve.factory import build_tts_engine
-
-    tts = build_tts_engine(load_config([]).tts)
+    tts = repeatable_tts()
     said = np.concatenate([a.samples for a in tts.synthesize(text)])
     audio = np.concatenate([to_contract(said, tts.sample_rate, what="piper"),
                             np.zeros(int(tail_s * SAMPLE_RATE), np.int16)])

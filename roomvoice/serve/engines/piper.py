@@ -48,6 +48,9 @@ class PiperEngine(TextToSpeechEngine):
         model_path: the voice's ``.onnx`` file.
         config_path: its ``.onnx.json`` config (sample rate, phoneme map, default scales).
         length_scale: speaking-rate factor (< 1 faster, > 1 slower); None = the voice's own.
+        noise_scale: VITS sampling noise (piper's ``noise_scale``); None = the voice's own. 0 makes
+            the audio repeatable (the same text gives the same samples), e.g. for test fixtures.
+        noise_w_scale: VITS phoneme-duration noise (piper's ``noise_w``); None = the voice's own.
 
     Attributes:
         sample_rate: output rate in Hz, from the voice config (22 050 for joe-medium).
@@ -57,7 +60,8 @@ class PiperEngine(TextToSpeechEngine):
         TextToSpeechError: ``tts-load-failed`` if the voice cannot be loaded.
     """
 
-    def __init__(self, model_path: str | Path, config_path: str | Path, *, length_scale: float | None = None) -> None:
+    def __init__(self, model_path: str | Path, config_path: str | Path, *, length_scale: float | None = None,
+                 noise_scale: float | None = None, noise_w_scale: float | None = None) -> None:
         import onnxruntime
         from piper import PiperVoice, SynthesisConfig
         from piper.config import PiperConfig
@@ -80,7 +84,8 @@ class PiperEngine(TextToSpeechEngine):
         except Exception as exc:  # OSError, JSON errors, onnxruntime's own exceptions
             raise TextToSpeechError("tts-load-failed", f"cannot load piper voice {self.model_path}: {exc}") from exc
         self._voice = PiperVoice(session=session, config=config)
-        self._syn_config = SynthesisConfig(length_scale=length_scale)
+        self._syn_config = SynthesisConfig(length_scale=length_scale, noise_scale=noise_scale,
+                                           noise_w_scale=noise_w_scale)
         self.sample_rate = int(config.sample_rate)
         self.load_s = time.perf_counter() - t0
         logger.info("loaded %s (%d Hz, 1 thread) in %.2f s", self.name, self.sample_rate, self.load_s)
