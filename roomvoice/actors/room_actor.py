@@ -95,8 +95,9 @@ class RoomRunner:
         )
         self.room.turn_count = int(progress.get("turns", 0))
         self.room.audio_time_s = self.resume_s
-        self.recorder = self._recorder(store_url, progress.get("conversation_id"))
-        self.schedule = schedule if schedule is not None else self._schedule(store_url)
+        self._db = self._database(store_url)
+        self.recorder = self._recorder(progress.get("conversation_id"))
+        self.schedule = schedule if schedule is not None else self._schedule()
         self._due: list[Any] = []  # ScheduledAnnouncements waiting for the room to be IDLE
         self._save_progress()
         self._thread = threading.Thread(target=self._loop, name=f"room-{cfg.name}", daemon=True)
@@ -106,34 +107,40 @@ class RoomRunner:
         self._thread.start()
 
     # -------------------------------------------------------------- persistence
-    def _recorder(self, store_url: str | None, conversation_id: str | None) -> Any:
+    def _database(self, store_url: str | None) -> Any:
+        """One small pool for the room's turn recorder and schedule; None without a URL or database."""
         if not store_url:
+            return None
+        from roomvoice.store.db import Database
+        from roomvoice.store.errors import StoreError
+
+        try:
+            return Database(store_url, 1, 3, connect_timeout_s=3.0, acquire_timeout_s=2.0)
+        except StoreError as exc:  # the voice loop works without the database
+            logger.error("%s: no stored turns, timers or reminders: %s", self.cfg.name, exc)
+            return None
+
+    def _recorder(self, conversation_id: str | None) -> Any:
+        if self._db is None:
             return None
         from roomvoice.actors.turn_recorder import TurnRecorder
         from roomvoice.store.errors import StoreError
 
         try:
-            return TurnRecorder(store_url, self.cfg.name, self.dir / "store-journal.jsonl",
+            return TurnRecorder(self._db, self.cfg.name, self.dir / "store-journal.jsonl",
                                 uuid.UUID(conversation_id) if conversation_id else None)
         except StoreError as exc:  # the voice loop works without the database
             logger.error("%s: turns will not be stored: %s", self.cfg.name, exc)
             return None
 
-    def _schedule(self, store_url: str | None) -> Any:
-        if not store_url:
+    def _schedule(self) -> Any:
+        if self._db is None:
             return None
         from roomvoice.skills.room_schedule import RoomSchedule
-        from roomvoice.store.db import Database
-        from roomvoice.store.errors import StoreError
         from roomvoice.store.schedule import ReminderStore, TimerStore
 
-        try:
-            db = Database(store_url, min_size=0, max_size=2)
-        except StoreError as exc:  # the voice loop works without timers
-            logger.error("%s: no timers or reminders: %s", self.cfg.name, exc)
-            return None
         # household reminders (set over chat, no room) are spoken by whichever room claims them first
-        return RoomSchedule(self.cfg.name, TimerStore(db), ReminderStore(db), roomless_reminders=True,
+        return RoomSchedule(self.cfg.name, TimerStore(self._db), ReminderStore(self._db), roomless_reminders=True,
                             min_sync_wall_s=1.0)
 
     def _tick(self, sync: bool = False, start: bool = False) -> None:
@@ -251,6 +258,8 @@ class RoomRunner:
             self._thread.join(timeout_s)
         if self.recorder is not None:
             self.recorder.close()
+        if self._db is not None:
+            self._db.close()
 
     def wait(self, timeout_s: float | None = None) -> bool:
         """Block until the audio source is finished; True if it was within ``timeout_s``."""

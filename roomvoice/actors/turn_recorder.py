@@ -16,6 +16,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 
 from roomvoice.events import TurnResult
+from roomvoice.store.db import Database
 from roomvoice.store.errors import StoreError
 
 logger = logging.getLogger(__name__)
@@ -25,7 +26,7 @@ class TurnRecorder:
     """Stores a room's turns in the background.
 
     Args:
-        store_url: libpq URL of the (migrated) database.
+        db: the (migrated) database; its owner closes it after :meth:`close`.
         room: the room's name.
         journal_path: where writes queued during an outage are mirrored.
         conversation_id: the room conversation to continue (after a restart), or None for a new one.
@@ -34,17 +35,15 @@ class TurnRecorder:
         roomvoice.store.errors.StoreError: the conversation could not be created or queued.
     """
 
-    def __init__(self, store_url: str, room: str, journal_path: str | Path,
+    def __init__(self, db: Database, room: str, journal_path: str | Path,
                  conversation_id: uuid.UUID | None = None) -> None:
         from roomvoice.store.conversations import ConversationStore
-        from roomvoice.store.db import Database
         from roomvoice.store.journal import WriteJournal
         from roomvoice.store.resilient import ResilientStore
         from roomvoice.store.turns import TurnStore
 
         self.room = room
-        self.db = Database(store_url, 1, 2, connect_timeout_s=3.0, acquire_timeout_s=2.0)
-        self.store = ResilientStore(ConversationStore(self.db), TurnStore(self.db), journal=WriteJournal(journal_path))
+        self.store = ResilientStore(ConversationStore(db), TurnStore(db), journal=WriteJournal(journal_path))
         self._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"turns-{room}")
         if conversation_id is None:
             conversation_id = self.store.create_conversation(room=room, title=f"voice in {room}").id
@@ -69,7 +68,6 @@ class TurnRecorder:
             logger.exception("%s: turn %d not stored", self.room, result.turn)
 
     def close(self, timeout_s: float = 5.0) -> None:
-        """Finish queued writes, flush what PostgreSQL accepts, close the pool."""
+        """Finish queued writes and flush what PostgreSQL accepts (the database stays open)."""
         self._pool.shutdown(wait=True)
         self.store.close(timeout_s=timeout_s)
-        self.db.close()

@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -364,3 +365,19 @@ def camera_from_config(cfg: object, name: str) -> Camera | None:
         return None
     detector = PresenceDetector(getattr(cfg, "detector", "face"))
     return Camera(source, fps=float(getattr(cfg, "fps", 2.0)), name=name, detector=detector)
+
+
+def cameras_from_config(configs: Mapping[str, object]) -> dict[str, Camera]:
+    """Room name → (not started) :class:`Camera` for every room whose
+    :class:`~roomvoice.config.CameraConfig` names a source; a camera that cannot be configured is
+    left out and logged (the rest of the house keeps working)."""
+    cameras: dict[str, Camera] = {}
+    for room, cfg in configs.items():
+        try:
+            cam = camera_from_config(cfg, room)
+        except CameraError as exc:
+            logger.error("room %s: camera unavailable: %s", room, exc.message)
+            continue
+        if cam is not None:
+            cameras[room] = cam
+    return cameras

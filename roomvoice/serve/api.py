@@ -379,11 +379,9 @@ def _conversation_routes(app: FastAPI, service: Any, user_of: Any, settings: Api
             raise ApiError(413, f"content has {len(body.content)} characters (limit {settings.max_message_chars})",
                            "message_too_long")
         try:
-            service.check_text(body.content)
+            stream = await service.open_reply(user, conversation_id, body.content, max_tokens=body.max_tokens)
         except RoomVoiceError as exc:
             raise _store_error(exc) from exc
-        await call(service.conversation, user, conversation_id)
-        stream = service.stream(user, conversation_id, body.content, max_tokens=body.max_tokens)
         if body.stream:
             return StreamingResponse(_delta_sse(stream), media_type="text/event-stream")
         try:

@@ -67,13 +67,13 @@ def start_ray(cfg: AppConfig) -> None:
     logger.info("Ray started in %.1f s with %s logical CPUs", time.monotonic() - t0, kwargs["num_cpus"])
 
 
-def household_settings(cfg: AppConfig, store_url: str | None):
-    """The :class:`~roomvoice.skills.personal.HouseholdSettings` of ``cfg`` (rooms, cameras, snapshots)."""
+def household_settings(cfg: AppConfig, store_url: str | None, console: Any):
+    """The :class:`~roomvoice.skills.personal.HouseholdSettings` of ``cfg``: its rooms, and the
+    cameras and snapshot folder of ``console`` (:func:`~roomvoice.serve.console_backends.console_settings`)."""
     from roomvoice.skills.personal import HouseholdSettings
 
-    cameras = {r.name: _plain(r.camera) for r in cfg.rooms.values() if r.camera.source not in (None, "")}
-    return HouseholdSettings(store_url, tuple(r.name for r in cfg.rooms.values()), cameras,
-                             str(Path(cfg.store.data_dir).resolve() / "snapshots"))
+    return HouseholdSettings(store_url, tuple(r.name for r in cfg.rooms.values()), dict(console.cameras),
+                             console.snapshot_dir)
 
 
 def build_app(cfg: AppConfig, store_url: str):
@@ -89,6 +89,7 @@ def build_app(cfg: AppConfig, store_url: str):
     from roomvoice.serve.console_backends import console_settings
     from roomvoice.serve.deployments import LLM, Assistant, SpeechToText, TextToSpeech, VoiceGateway
 
+    console = console_settings(cfg)
     p = cfg.preset
     stt = SpeechToText.options(num_replicas=p.stt.num_replicas, ray_actor_options=_actor_options(p.stt))
     llm = LLM.options(num_replicas=p.llm.num_replicas, ray_actor_options=_actor_options(p.llm))
@@ -99,11 +100,11 @@ def build_app(cfg: AppConfig, store_url: str):
     return VoiceGateway.bind(
         stt.bind(_plain(cfg.stt)),
         assistant.bind(llm_app, _plain(cfg.assistant), _plain(cfg.llm), _plain(cfg.skills),
-                       household_settings(cfg, store_url)),
+                       household_settings(cfg, store_url, console)),
         tts.bind(_plain(cfg.tts)),
         _plain(cfg.api), store_url, [r.name for r in cfg.rooms.values()],
         str(Path(cfg.store.data_dir).resolve() / "chat-journal.jsonl"), int(cfg.assistant.history_turns),
-        console=console_settings(cfg),
+        console=console,
     )
 
 

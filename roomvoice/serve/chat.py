@@ -99,13 +99,8 @@ class ChatService:
         """
         try:
             conversation = self.store.conversations.get_conversation(conversation_id)
-        except StoreUnavailableError:
-            with self._lock:
-                conversation = self._known.get(conversation_id)
-            if conversation is None:
-                raise
-        except NotFoundError:
-            with self._lock:  # created while PostgreSQL was down, still queued
+        except (StoreUnavailableError, NotFoundError):
+            with self._lock:  # PostgreSQL is down, or it was created while it was down and is still queued
                 conversation = self._known.get(conversation_id)
             if conversation is None:
                 raise
@@ -162,6 +157,19 @@ class ChatService:
                                   f"the message has {len(text)} characters (limit {self.max_message_chars})")
         return text.strip()
 
+    async def open_reply(self, user: User, conversation_id: uuid.UUID, text: str, *,
+                         max_tokens: int | None = None, temperature: float | None = None) -> AsyncIterator[str]:
+        """Check the request now, then return the reply stream (see :meth:`stream`): an HTTP route
+        can answer a refusal with its status before it starts streaming.
+
+        Raises:
+            ValidationError: bad text (nothing stored).
+            NotFoundError, AccessError: as :meth:`conversation` (nothing stored).
+        """
+        text = self.check_text(text)
+        await asyncio.to_thread(self.conversation, user, conversation_id)
+        return self._reply(user, conversation_id, text, max_tokens, temperature)
+
     async def stream(self, user: User, conversation_id: uuid.UUID, text: str, *, max_tokens: int | None = None,
                      temperature: float | None = None) -> AsyncIterator[str]:
         """Store ``text`` as the user's message, stream the reply as text deltas, store the reply.
@@ -172,8 +180,13 @@ class ChatService:
             roomvoice.errors.RoomVoiceError: the assistant failed (``llm-*``); the user's message
                 stays stored, no assistant message is written.
         """
-        text = self.check_text(text)
-        await asyncio.to_thread(self.conversation, user, conversation_id)
+        replies = await self.open_reply(user, conversation_id, text, max_tokens=max_tokens, temperature=temperature)
+        async for delta in replies:
+            yield delta
+
+    async def _reply(self, user: User, conversation_id: uuid.UUID, text: str, max_tokens: int | None,
+                     temperature: float | None) -> AsyncIterator[str]:
+        """The checked request's reply: context, user message stored, deltas streamed, reply stored."""
         context = await asyncio.to_thread(self.store.last_exchanges, conversation_id, self.history_turns)
         await asyncio.to_thread(self.store.append_message, conversation_id, "user", text)
         messages = [m.as_chat() for m in context] + [ChatMessage("user", text)]

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Protocol
 
 from roomvoice.errors import CameraError, RoomVoiceError
-from roomvoice.rooms.camera import Camera, Frame, PresenceResult, camera_from_config
+from roomvoice.rooms.camera import Camera, Frame, PresenceResult, cameras_from_config
 
 logger = logging.getLogger(__name__)
 
@@ -120,16 +120,7 @@ class LocalCameras:
     @classmethod
     def from_settings(cls, settings: ConsoleSettings) -> LocalCameras:
         """Cameras of :attr:`ConsoleSettings.cameras` (none opened yet)."""
-        cams = {}
-        for room, c in settings.cameras.items():
-            try:
-                cam = camera_from_config(c, room)
-            except CameraError as exc:
-                logger.error("room %s: camera unavailable: %s", room, exc.message)
-                continue
-            if cam is not None:
-                cams[room] = cam
-        return cls(cams, settings.snapshot_dir)
+        return cls(cameras_from_config(settings.cameras), settings.snapshot_dir)
 
     def names(self) -> list[str]:
         """Rooms that have a camera."""

@@ -77,7 +77,7 @@ class CalendarSkill:
 
     def reference(self, ctx: SkillContext) -> datetime:
         """The request's "now" in its timezone (``ctx.now`` or the skill's clock)."""
-        return (ctx.now or self.now()).astimezone(zone(ctx.timezone))
+        return ctx.local_reference(self.now)
 
     def add(self, ctx: SkillContext, title: str, when: str, *, duration_minutes: float | None = None,
             repeat: str | None = None, location: str = "") -> CalendarEvent:

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from roomvoice.skills.timewords import utc_now
+from roomvoice.skills.timewords import utc_now, zone
 
 
 @dataclass(frozen=True)
@@ -37,6 +37,10 @@ class SkillContext:
     timezone: str = "UTC"
     now: datetime | None = field(default=None, compare=False)
     request_text: str = field(default="", compare=False)
+
+    def local_reference(self, clock: Callable[[], datetime] = utc_now) -> datetime:
+        """``now`` (or ``clock()`` when unset) in the request's timezone: what "tomorrow at 9" is relative to."""
+        return (self.now or clock()).astimezone(zone(self.timezone))
 
     def reference(self) -> datetime:
         """``now``, or the current wall-clock time (aware, UTC)."""

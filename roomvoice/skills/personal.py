@@ -257,7 +257,7 @@ class HouseholdSettings:
     Attributes:
         store_url: libpq URL of the migrated database; None = no household skills.
         rooms: the configured room names.
-        cameras: room name → :class:`~roomvoice.config.CameraConfig` (rooms with a camera).
+        cameras: room name → camera settings (``source``, ``fps``, ``detector``; rooms with a camera).
         snapshot_dir: absolute folder for camera snapshots.
     """
 
@@ -327,18 +327,9 @@ def build_household(settings: HouseholdSettings | None, actions_cfg: Any = None,
     """
     if settings is None or not settings.store_url:
         return None
-    from roomvoice.rooms.camera import camera_from_config
-    from roomvoice.errors import RoomVoiceError
+    from roomvoice.rooms.camera import cameras_from_config
 
-    cameras = {}
-    for room, cfg in (settings.cameras or {}).items():
-        try:
-            cam = camera_from_config(cfg, room)
-        except RoomVoiceError as exc:
-            logger.error("room %s: camera unavailable: %s", room, exc.message)
-            continue
-        if cam is not None:
-            cameras[room] = CameraOnUse(cam)
+    cameras = {room: CameraOnUse(cam) for room, cam in cameras_from_config(settings.cameras or {}).items()}
     db = Database(settings.store_url, 1, 2)
     return build_personal(db, settings.rooms, announcer=announcer, actions_cfg=actions_cfg, cameras=cameras,
                           snapshot_dir=settings.snapshot_dir)

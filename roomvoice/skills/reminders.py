@@ -60,7 +60,7 @@ class ReminderSkill:
 
     def reference(self, ctx: SkillContext) -> datetime:
         """The request's "now" in its timezone (``ctx.now`` or the skill's clock)."""
-        return (ctx.now or self.now()).astimezone(zone(ctx.timezone))
+        return ctx.local_reference(self.now)
 
     def add(self, ctx: SkillContext, text: str, when: str, repeat: str | None = None,
             room: str | None = None) -> Reminder:
