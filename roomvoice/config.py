@@ -46,6 +46,14 @@ class SourceConfig:
         lead_s: seconds of silence before the first file (lets the noise floor settle).
         tail_s: seconds of silence after the last file.
         realtime: for ``file``: pace chunks at real time (as a microphone would).
+        gain_db: for ``file``: gain applied to the files (dB; clipped at full scale), so one recording
+            can reach two rooms at different levels.
+        delay_s: for ``file``: extra silence before the first file (s), so one recording can reach
+            two rooms at different times.
+        echo_gain_db: for ``file``, simulated acoustics: the room's own playback leaks back into its
+            "microphone" at this gain (dB; None = no echo path). Tests, benchmarks and the demo.
+        echo_delay_s: delay of that echo path (s).
+        noise_dbfs: simulated white noise added to the file's audio (dBFS; None = none).
         device_index: for ``microphone``: pyaudio input device index (None = default).
         sample_rate: for ``microphone``: capture rate in Hz (resampled to 16 kHz).
         channels: for ``microphone``: capture channels (mixed down to mono).
@@ -57,6 +65,11 @@ class SourceConfig:
     lead_s: float = 1.0
     tail_s: float = 2.0
     realtime: bool = False
+    gain_db: float = 0.0
+    delay_s: float = 0.0
+    echo_gain_db: Optional[float] = None
+    echo_delay_s: float = 0.03
+    noise_dbfs: Optional[float] = None
     device_index: Optional[int] = None
     sample_rate: int = 16000
     channels: int = 1
@@ -64,10 +77,22 @@ class SourceConfig:
 
 @dataclass
 class SinkConfig:
-    """Where a room's reply audio goes: ``wav`` files in the run dir, a pyaudio ``speaker``, or ``null``."""
+    """Where a room's reply audio goes: ``wav`` files in the run dir, a pyaudio ``speaker``, or ``null``.
+
+    Attributes:
+        type: ``wav``, ``speaker`` or ``null``.
+        device_index: for ``speaker``: pyaudio output device index (None = default).
+        realtime: play the reply at real-time pace on the room's audio clock, so the room stays
+            SPEAKING for the reply audio's duration (and its playback is the echo reference).
+            A ``speaker`` is always real time; ``wav``/``null`` write at once when False.
+        sample_rate: for ``speaker``: the output device's rate in Hz (None = the voice's rate). With
+            ``aec`` it must equal the microphone's ``source.sample_rate``, as one sound card's clock.
+    """
 
     type: str = "wav"
     device_index: Optional[int] = None
+    realtime: bool = False
+    sample_rate: Optional[int] = None
 
 
 @dataclass
@@ -118,6 +143,13 @@ class RoomConfig:
         resources: custom Ray resources that pin the actor to a node, e.g. ``{room_kitchen: 1}``.
         max_restarts: Ray actor restarts after a crash.
         turn_timeout_s: wall seconds after which a turn's assistant reply is abandoned.
+        audio_zone: rooms that can hear each other share a zone; a wake word is answered by one
+            room per zone (the :class:`~roomvoice.actors.arbiter.WakeArbiter` picks it).
+        aec: echo cancellation with the room's own playback as reference (WebRTC AEC).
+        followup_s: after a reply that ends with a question, listen this long without the wake
+            word (None: the top-level ``followup_s``; 0 turns follow-ups off).
+        announce_policy: announcements, timers and reminders while the room is busy: ``wait`` for
+            IDLE, or ``interrupt`` the reply (they never overlap a reply).
     """
 
     name: str = ""
@@ -132,6 +164,10 @@ class RoomConfig:
     resources: dict[str, float] = field(default_factory=dict)
     max_restarts: int = 3
     turn_timeout_s: float = 60.0
+    audio_zone: str = "home"
+    aec: bool = True
+    followup_s: Optional[float] = None
+    announce_policy: str = "wait"
 
 
 @dataclass
@@ -230,6 +266,47 @@ class RayConfig:
     dashboard_port: int = 8265
     temp_dir: Optional[str] = None
     app_name: str = "roomvoice"
+
+
+@dataclass
+class ArbiterConfig:
+    """Cross-room wake arbitration (:class:`~roomvoice.actors.arbiter.WakeArbiter`).
+
+    Attributes:
+        enabled: False: every room answers its own wakes (no arbiter actor).
+        window_s: arbiter seconds, from the first claim of a zone, during which other rooms'
+            claims of the same wake are collected (Willow uses 0.2 s).
+        timeout_s: a room that has no decision this many wall seconds after its claim answers
+            alone (fail open, logged).
+        level_tie_db: levels closer than this (dB) are a tie, broken by the wake score.
+    """
+
+    enabled: bool = True
+    window_s: float = 0.2
+    timeout_s: float = 1.0
+    level_tie_db: float = 1.0
+
+
+@dataclass
+class BargeInConfig:
+    """Interrupting the room while it thinks or speaks.
+
+    Attributes:
+        enabled: listen for the wake word and stop phrases during a turn.
+        stop_phrases: phrases that stop the reply (matched on the whole short utterance, case and
+            punctuation ignored, with an optional "please", "jarvis" around them).
+        pause_on_speech: pause playback as soon as speech starts over it (resumed when the speech
+            was not a stop phrase or the wake word) so a stop phrase silences it within ~0.3 s.
+        min_speech_s: speech (after echo cancellation) that pauses playback.
+        max_phrase_s: longest speech checked as a stop phrase.
+    """
+
+    enabled: bool = True
+    stop_phrases: list[str] = field(default_factory=lambda: ["stop", "cancel", "never mind", "be quiet",
+                                                             "shut up", "that's enough", "enough"])
+    pause_on_speech: bool = True
+    min_speech_s: float = 0.16
+    max_phrase_s: float = 2.0
 
 
 @dataclass
@@ -386,6 +463,9 @@ class AppConfig:
     store: StoreConfig = field(default_factory=StoreConfig)
     api: ApiConfig = field(default_factory=ApiConfig)
     skills: SkillsConfig = field(default_factory=SkillsConfig)
+    arbiter: ArbiterConfig = field(default_factory=ArbiterConfig)
+    barge_in: BargeInConfig = field(default_factory=BargeInConfig)
+    followup_s: float = 5.0
     run_dir: str = MISSING
     wait_for_rooms: bool = True
 
@@ -481,9 +561,25 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
             _fail(f"{k}.source.sample_rate", f"{room.source.sample_rate} Hz is outside 8000..192000 Hz")
         if room.source.channels < 1:
             _fail(f"{k}.source.channels", f"must be >= 1, got {room.source.channels}")
-        for attr in ("gap_s", "lead_s", "tail_s"):
+        for attr in ("gap_s", "lead_s", "tail_s", "delay_s", "echo_delay_s"):
             if getattr(room.source, attr) < 0:
                 _fail(f"{k}.source.{attr}", "must be >= 0")
+        if not -60.0 <= room.source.gain_db <= 40.0:
+            _fail(f"{k}.source.gain_db", f"must be within -60..40 dB, got {room.source.gain_db}")
+        if room.source.echo_gain_db is not None and not -80.0 <= room.source.echo_gain_db <= 20.0:
+            _fail(f"{k}.source.echo_gain_db", f"must be within -80..20 dB, got {room.source.echo_gain_db}")
+        if room.source.noise_dbfs is not None and not -120.0 <= room.source.noise_dbfs <= 0.0:
+            _fail(f"{k}.source.noise_dbfs", f"must be within -120..0 dBFS, got {room.source.noise_dbfs}")
+        if not str(room.audio_zone).strip():
+            _fail(f"{k}.audio_zone", "must not be empty")
+        if room.followup_s is not None and not 0.0 <= room.followup_s <= 60.0:
+            _fail(f"{k}.followup_s", f"must be within 0..60 s, got {room.followup_s}")
+        if room.announce_policy not in ("wait", "interrupt"):
+            _fail(f"{k}.announce_policy", f"{room.announce_policy!r} is not one of ('wait', 'interrupt')")
+        if room.aec and room.source.type == "microphone" and room.sink.type == "speaker" and \
+                room.sink.sample_rate is not None and room.sink.sample_rate != room.source.sample_rate:
+            _fail(f"{k}.aec", f"echo reference (sink.sample_rate {room.sink.sample_rate} Hz) and microphone "
+                  f"(source.sample_rate {room.source.sample_rate} Hz) differ: set them equal or aec=false")
         if room.sink.type not in SINK_TYPES:
             _fail(f"{k}.sink.type", f"{room.sink.type!r} is not one of {SINK_TYPES}")
         if not 0.0 < room.wake_threshold < 1.0:
@@ -523,6 +619,20 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
     if c.store.pool_min < 0 or c.store.pool_max < max(1, c.store.pool_min):
         _fail("store.pool_max", "pool sizes must satisfy 0 <= pool_min <= pool_max, pool_max >= 1")
     _check_skills(c.skills)
+    a = c.arbiter
+    if not 0.0 < a.window_s <= 2.0:
+        _fail("arbiter.window_s", f"must be in (0, 2] s, got {a.window_s}")
+    if a.timeout_s <= a.window_s:
+        _fail("arbiter.timeout_s", f"must be longer than arbiter.window_s ({a.window_s} s), got {a.timeout_s}")
+    if a.level_tie_db < 0:
+        _fail("arbiter.level_tie_db", "must be >= 0")
+    if not 0.0 <= c.followup_s <= 60.0:
+        _fail("followup_s", f"must be within 0..60 s, got {c.followup_s}")
+    b = c.barge_in
+    if not 0.0 <= b.min_speech_s < b.max_phrase_s:
+        _fail("barge_in.min_speech_s", "need 0 <= min_speech_s < max_phrase_s")
+    if b.enabled and not [p for p in b.stop_phrases if str(p).strip()]:
+        _fail("barge_in.stop_phrases", "needs at least one phrase (or barge_in.enabled=false)")
     for part in ("stt", "llm", "tts", "assistant"):
         share = getattr(c.preset, part)
         if share.num_cpus < 0 or share.num_gpus < 0 or share.num_replicas < 1:

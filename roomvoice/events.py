@@ -136,12 +136,15 @@ class Utterance(_Jsonable):
         rate: sample rate in Hz.
         start_s: audio time of the first sample.
         end_s: audio time at which end of speech was detected.
+        last_speech_captured_at: ``time.monotonic()`` when the last chunk holding speech was
+            captured (None when unknown): where ``speech_end_to_first_audio_s`` starts.
     """
 
     samples: np.ndarray
     rate: int
     start_s: float
     end_s: float
+    last_speech_captured_at: float | None = None
 
     @property
     def duration_s(self) -> float:
@@ -289,6 +292,12 @@ class TurnTimings(_Jsonable):
     ``wake_audio_s`` / ``end_of_speech_audio_s`` are positions in the room's audio stream
     (audio time); all ``*_s`` durations after end of speech are wall-clock seconds;
     ``started_at`` / ``ended_at`` are Unix epoch seconds (to show rooms overlapping).
+
+    ``speech_end_to_first_audio_s`` is what the user feels: wall seconds from the *capture* of the
+    utterance's last speech chunk to the first reply audio chunk handed to the sink (None for
+    typed text). ``end_of_speech_to_first_audio_s`` starts later, at the detected end of speech.
+    ``arbiter_wait_s``: wall seconds the turn waited for the wake arbiter after end of speech
+    (0.0 when the decision was in before the user stopped speaking).
     """
 
     wake_audio_s: float = 0.0
@@ -301,6 +310,8 @@ class TurnTimings(_Jsonable):
     first_sentence_s: float = 0.0
     tts_first_audio_s: float = 0.0
     end_of_speech_to_first_audio_s: float = 0.0
+    speech_end_to_first_audio_s: float | None = None
+    arbiter_wait_s: float = 0.0
     playback_end_s: float = 0.0
     total_s: float = 0.0
     started_at: float = 0.0
@@ -321,6 +332,10 @@ class TurnResult(_Jsonable):
         reply_audio: path of the reply WAV, if the sink wrote one.
         error: the error event, if the turn failed.
         tool_calls: the tool/service calls made or refused while answering, in order.
+        interrupted: the reply was cut short by a barge-in (stop phrase, wake word) or an
+            interrupting announcement; generation and synthesis were cancelled.
+        spoken_text: the text actually played before the interruption (None: the whole reply).
+        followup: the turn was a follow-up heard without the wake word.
     """
 
     room: str
@@ -332,6 +347,9 @@ class TurnResult(_Jsonable):
     reply_audio: str | None = None
     error: ErrorEvent | None = None
     tool_calls: tuple[ToolCallRecord, ...] = ()
+    interrupted: bool = False
+    spoken_text: str | None = None
+    followup: bool = False
 
 
 @dataclass(frozen=True)
@@ -382,3 +400,70 @@ class Announcement(_Jsonable):
     audio_time_s: float = 0.0
     path: str | None = None
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class WakeClaim(_Jsonable):
+    """A room's report of a wake word to the :class:`~roomvoice.actors.arbiter.WakeArbiter`.
+
+    Attributes:
+        room: room name.
+        zone: the room's ``audio_zone``; only claims of one zone compete.
+        score: wake word score 0..1 of the chunk that fired.
+        level_dbfs: speech level of the wake window (RMS of its loudest chunks, dBFS, after echo
+            cancellation): the louder room is nearer the talker.
+        audio_time_s: the room's audio time of the wake (informational only: rooms' clocks are
+            never compared; the arbiter stamps receipt with its own clock).
+        claim_id: unique id of this claim (``room:incarnation:n``).
+    """
+
+    room: str
+    zone: str
+    score: float
+    level_dbfs: float
+    audio_time_s: float
+    claim_id: str
+
+
+@dataclass(frozen=True)
+class WakeDecision(_Jsonable):
+    """The arbiter's answer to one :class:`WakeClaim`.
+
+    Attributes:
+        room: the room that claimed.
+        claim_id: the claim answered.
+        won: True: this room answers; False: it returns to IDLE (``wake_lost``).
+        winner: the room that answers.
+        zone: the zone decided.
+        contenders: every room that claimed in the window, winner first.
+        decided_after_s: arbiter wall seconds from this claim's receipt to the decision.
+        rule: why: ``"alone"`` (no other claim), ``"level"`` (loudest), ``"score"`` (levels within
+            the tie margin, higher wake score), ``"fail-open"`` (no answer from the arbiter in time:
+            the room answers alone), ``"duplicate"`` (a second claim of one room in one window).
+    """
+
+    room: str
+    claim_id: str
+    won: bool
+    winner: str
+    zone: str
+    contenders: tuple[str, ...] = ()
+    decided_after_s: float = 0.0
+    rule: str = "alone"
+
+
+@dataclass(frozen=True)
+class RoomEvent(_Jsonable):
+    """A named event in a room's ``events.jsonl``: ``wake_lost``, ``barge_in``, ``followup_started``...
+
+    Attributes:
+        room: room name.
+        kind: the event's name.
+        audio_time_s: the room's audio time when it happened (s).
+        detail: short JSON-safe facts (winner, phrase, reaction time...), str/float/bool values.
+    """
+
+    room: str
+    kind: str
+    audio_time_s: float
+    detail: dict[str, Any] = field(default_factory=dict)

@@ -52,7 +52,7 @@ def test_error_from_any_state_then_recovery(start):
 def test_invalid_transitions_raise():
     m = VoiceStateMachine("r")
     with pytest.raises(InvalidTransition):
-        m.speaking(0.0)
+        m.speech_started(0.0)
     with pytest.raises(InvalidTransition):
         m.end_of_speech(0.0)
     m.wake(0.1)
@@ -66,3 +66,32 @@ def test_every_state_can_reach_error_and_error_only_reaches_idle():
         if state is not S.ERROR:
             assert S.ERROR in targets
     assert ALLOWED[S.ERROR] == frozenset({S.IDLE})
+
+
+def test_barge_in_followup_wake_lost_and_announcement_paths():
+    m = VoiceStateMachine("r")
+    m.wake(1.0)
+    m.speech_started(1.2)
+    m.wake_lost(1.3)  # another room answers this wake
+    assert m.state is S.IDLE and m.history[-1].reason == "wake-lost"
+    for path in (["wake", "speech_started", "end_of_speech"], ["text_received"], ["text_received", "speaking"]):
+        for step in path:
+            getattr(m, step)(2.0)
+        busy = m.state
+        m.interrupted(2.5, "barge-in-stop")
+        assert m.state is S.IDLE, busy
+    m.text_received(3.0)
+    m.speaking(3.0)
+    m.interrupted(3.2, "barge-in-wake", listen=True)  # the wake word starts a new turn at once
+    assert m.state is S.LISTENING
+    m.no_speech(8.0)
+    m.text_received(9.0)
+    m.speaking(9.0)
+    m.followup(10.0)  # the reply asked a question
+    assert m.state is S.LISTENING and m.history[-1].reason == "followup"
+    m.no_speech(15.0)
+    m.announcing(16.0)
+    assert m.state is S.SPEAKING
+    m.done(17.0, "announcement-done")
+    with pytest.raises(InvalidTransition):
+        m.interrupted(18.0, "barge-in-stop")  # nothing to interrupt while IDLE

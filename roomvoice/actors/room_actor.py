@@ -15,13 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
-import queue
 import threading
 import time
 import uuid
 from collections import deque
-from collections.abc import Callable
-from concurrent.futures import Future
 from pathlib import Path
 from typing import Any
 
@@ -29,9 +26,10 @@ import ray
 
 from roomvoice.config import RoomConfig
 from roomvoice.errors import AssistantError, AudioError, RoomVoiceError
-from roomvoice.events import Announcement, ErrorEvent, RoomStatus, Stage, TurnResult, VoiceState
+from roomvoice.events import Announcement, ErrorEvent, RoomEvent, RoomStatus, Stage, TurnResult
+from roomvoice.rooms.bargein import BargeInSettings
 from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
-from roomvoice.rooms.room import Room, VoiceServices
+from roomvoice.rooms.room import Room, RoomOptions, VoiceServices
 from roomvoice.rooms.sinks import make_sink
 from roomvoice.rooms.sources import make_source
 from roomvoice.rooms.wake import WakeWordDetector
@@ -52,8 +50,29 @@ def endpoint_settings(room: RoomConfig) -> EndpointSettings:
     )
 
 
+def room_options(room: RoomConfig, app: Any = None) -> RoomOptions:
+    """The :class:`RoomOptions` of ``room`` in the house ``app`` (:class:`~roomvoice.config.AppConfig`;
+    None: this room's config alone, follow-ups off unless ``room.followup_s`` is set).
+
+    Echo cancellation runs only when playback is paced (a speaker, or ``sink.realtime``): a room
+    that writes its replies to files at once plays nothing into its microphone.
+    """
+    realtime = bool(room.sink.realtime) or room.sink.type == "speaker"
+    followup = room.followup_s if room.followup_s is not None else (app.followup_s if app is not None else 0.0)
+    barge = BargeInSettings()
+    arbiter_timeout = 1.0
+    if app is not None:
+        b = app.barge_in
+        barge = BargeInSettings(enabled=b.enabled, stop_phrases=tuple(b.stop_phrases), pause_on_speech=b.pause_on_speech,
+                                min_speech_s=b.min_speech_s, max_phrase_s=b.max_phrase_s)
+        arbiter_timeout = float(app.arbiter.timeout_s)
+    return RoomOptions(zone=room.audio_zone, realtime_playback=realtime, followup_s=float(followup or 0.0),
+                       barge_in=barge, announce_policy=room.announce_policy, arbiter_timeout_s=arbiter_timeout,
+                       aec=bool(room.aec) and realtime)
+
+
 class RoomRunner:
-    """Runs one room's loop on a thread and keeps its files; no Ray here (tests use it directly).
+    """Runs one room's capture loop on a thread and keeps its files; no Ray here (tests use it directly).
 
     Args:
         cfg: the room's config.
@@ -66,10 +85,17 @@ class RoomRunner:
             :class:`~roomvoice.skills.room_schedule.RoomSchedule`) unless ``schedule`` is given.
         schedule: the room's timers/reminders driven by its audio time (``start(audio_s)`` and
             ``advance(audio_s, sync=...)`` returning announcements); None: from ``store_url``, if any.
+        options: the room's behaviour in the house (None: :func:`room_options` of ``cfg``).
+        arbiter: where wake claims go (an :class:`~roomvoice.actors.arbiter.ArbiterClient`); None:
+            the room answers every wake it hears.
     """
 
+    PROGRESS_EVERY_S = 2.0
+    """Audio seconds between saves of ``progress.json`` (the audio clock survives a crash)."""
+
     def __init__(self, cfg: RoomConfig, services: VoiceServices, run_dir: str | Path, apology: str,
-                 store_url: str | None = None, schedule: Any | None = None) -> None:
+                 store_url: str | None = None, schedule: Any | None = None, options: RoomOptions | None = None,
+                 arbiter: Any = None) -> None:
         self.cfg = cfg
         self.dir = Path(run_dir) / cfg.name
         self.dir.mkdir(parents=True, exist_ok=True)
@@ -77,13 +103,15 @@ class RoomRunner:
         progress = self._load_progress()
         self.incarnation = progress.get("incarnation", 0) + 1
         self.resume_s = float(progress.get("audio_time_s", 0.0))
+        self._resume_wall = progress.get("wall_time")
         self.events: deque[dict[str, Any]] = deque(maxlen=200)
         self.last_error: str | None = None
         self.done = False
         self._done = threading.Event()
-        self._texts: queue.Queue[tuple[Callable[[], Any], Future]] = queue.Queue()
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._tap = None  # a simulated echo path (source.echo_gain_db), fed with the room's playback
+        self._saved_at_s = self.resume_s
         self.room = Room(
             cfg.name,
             wake=WakeWordDetector(cfg.wake_word, cfg.wake_threshold, cfg.wake_cooldown_s),
@@ -92,19 +120,27 @@ class RoomRunner:
             sink=make_sink(cfg.sink, self.dir),
             apology=apology,
             on_event=self._on_event,
+            options=options or room_options(cfg),
+            arbiter=arbiter,
+            incarnation=self.incarnation,
+            on_played=self._played,
+            live=cfg.source.type == "microphone" or bool(cfg.source.realtime),
         )
         self.room.turn_count = int(progress.get("turns", 0))
         self.room.audio_time_s = self.resume_s
         self._db = self._database(store_url)
         self.recorder = self._recorder(progress.get("conversation_id"))
         self.schedule = schedule if schedule is not None else self._schedule()
-        self._due: list[Any] = []  # ScheduledAnnouncements waiting for the room to be IDLE
         self._save_progress()
         self._thread = threading.Thread(target=self._loop, name=f"room-{cfg.name}", daemon=True)
 
     def start(self) -> None:
-        """Start the voice loop thread."""
+        """Start the capture loop thread."""
         self._thread.start()
+
+    def _played(self, chunk: Any) -> None:
+        if self._tap is not None:
+            self._tap.write(chunk)
 
     # -------------------------------------------------------------- persistence
     def _database(self, store_url: str | None) -> Any:
@@ -144,16 +180,21 @@ class RoomRunner:
                             min_sync_wall_s=1.0)
 
     def _tick(self, sync: bool = False, start: bool = False) -> None:
-        """Advance the schedule to the room's audio time; speak what fell due once the room is IDLE."""
+        """Advance the schedule to the room's audio time; what fell due is spoken (after the reply,
+        or cutting it, by the room's ``announce_policy``)."""
         if self.schedule is not None:
             try:
                 now_s = self.room.audio_time_s
-                self._due.extend(self.schedule.start(now_s) if start else self.schedule.advance(now_s, sync=sync))
+                due = self.schedule.start(now_s) if start else self.schedule.advance(now_s, sync=sync)
             except RoomVoiceError as exc:  # e.g. PostgreSQL down: keep the wheel, retry at the next sync
                 logger.warning("%s: schedule sync failed: %s", self.cfg.name, exc)
-        while self._due and self.room.state is VoiceState.IDLE:
-            item = self._due.pop(0)
-            self.room.announce(item.text, item.kind)
+                due = []
+            for item in due:
+                self.room.submit_announcement(item.text, item.kind)
+            if due and not self.room.live:
+                self.room.settle()  # virtual time: it is spoken at the chunk it fell due in
+        if self.room.audio_time_s - self._saved_at_s >= self.PROGRESS_EVERY_S:
+            self._save_progress()
 
     def _load_progress(self) -> dict[str, Any]:
         try:
@@ -162,12 +203,14 @@ class RoomRunner:
             return {}
 
     def _save_progress(self) -> None:
-        data = {"turns": self.room.turn_count, "audio_time_s": self.room.audio_time_s,
+        self._saved_at_s = self.room.audio_time_s
+        data = {"turns": self.room.turn_count, "audio_time_s": self.room.audio_time_s, "wall_time": time.time(),
                 "incarnation": self.incarnation, "done": self.done,
                 "conversation_id": str(self.recorder.conversation_id) if getattr(self, "recorder", None) else None}
         tmp = self._progress_path.with_suffix(".tmp")
-        tmp.write_text(json.dumps(data))
-        tmp.replace(self._progress_path)
+        with self._lock:
+            tmp.write_text(json.dumps(data))
+            tmp.replace(self._progress_path)
 
     def _append(self, name: str, record: dict[str, Any]) -> None:
         with self._lock, open(self.dir / name, "a", encoding="utf-8") as f:
@@ -183,24 +226,50 @@ class RoomRunner:
             return
         if isinstance(event, ErrorEvent):
             self.last_error = event.code
+        if isinstance(event, RoomEvent):
+            record["type"] = event.kind  # events.jsonl: {"type": "wake_lost", "audio_time_s": ..., ...}
         self.events.append(record)
         self._append("events.jsonl", record)
 
     # -------------------------------------------------------------- loop
+    def _open_source(self) -> Any:
+        """The configured source; with ``source.echo_gain_db``/``noise_dbfs`` the file becomes the talker
+        of a simulated microphone that also hears this room's own playback."""
+        source = make_source(self.cfg.source)
+        src = self.cfg.source
+        if src.type == "file" and (src.echo_gain_db is not None or src.noise_dbfs is not None):
+            from roomvoice.rooms.acoustics import simulated_file_microphone
+
+            source, self._tap = simulated_file_microphone(source, src)
+        return source
+
+    def _start_s(self, source: Any) -> float:
+        """Where the audio clock resumes: a file at its saved position; a live source adds the wall
+        time the room was down, so timers reloaded after a restart still ring on time."""
+        start = self.resume_s
+        if not source.finite and self._resume_wall is not None:
+            start += max(0.0, time.time() - float(self._resume_wall))
+        return start
+
     def _loop(self) -> None:
         source = None
         try:
             self.room.prepare_apology()
             try:
-                source = make_source(self.cfg.source)
+                source = self._open_source()
             except AudioError as exc:  # e.g. a file that is not audio: report, apologise, stay alive
                 self.room.report_error(Stage.AUDIO, exc)
+            if source is not None:
+                self.room.live = source.paced
+                start_s = self._start_s(source)
+                self.room.audio_time_s = max(self.room.audio_time_s, start_s)
             self._tick(start=True)
-            for chunk in source.chunks(start_s=self.resume_s) if source is not None else ():
+            for chunk in source.chunks(start_s=start_s) if source is not None else ():
                 if self._stop.is_set():
                     break
-                self._serve_texts()
                 self._tick(sync=self.room.feed(chunk) is not None)
+            if source is not None and not self._stop.is_set():
+                self.room.drain()
             if source is not None and source.finite and not self._stop.is_set():
                 # the stream ended: flush the room's audio time so a restart does not replay
                 self.room.audio_time_s = max(self.room.audio_time_s, getattr(source, "duration_s", 0.0))
@@ -216,23 +285,12 @@ class RoomRunner:
             self.done = True
             self._save_progress()
             self._done.set()
-        # the audio has ended (files) but text sent into the room is still answered until stop()
+        # the audio has ended (files) but text sent into the room is still answered (and played) until stop()
         while not self._stop.is_set():
-            self._serve_texts(block_s=0.2)
-
-    def _serve_texts(self, block_s: float = 0.0) -> None:
-        """Answer queued text, only while the room is IDLE (never in the middle of a spoken turn)."""
-        while self.room.state is VoiceState.IDLE:
-            try:
-                task, future = self._texts.get(timeout=block_s) if block_s else self._texts.get_nowait()
-            except queue.Empty:
-                return
-            try:
-                future.set_result(task())
-            except Exception as exc:  # handle_text/announce report their own errors; this guards the loop
-                future.set_exception(exc)
-            self._tick(sync=True)  # a timer set by that turn starts now
-            block_s = 0.0
+            if self.room.needs_ticks and (self.room.worker.waiting_on_audio or self.room.player.has_queued):
+                self.room.drain(max_audio_s=0.08)
+            else:
+                time.sleep(0.02)
 
     # -------------------------------------------------------------- API
     def status(self) -> RoomStatus:
@@ -252,10 +310,11 @@ class RoomRunner:
         return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
     def stop(self, timeout_s: float = 30.0) -> None:
-        """Stop the loop after the current chunk/turn; waits up to ``timeout_s``."""
+        """Stop the loop after the current chunk; cancel a running turn; waits up to ``timeout_s``."""
         self._stop.set()
         if self._thread.is_alive():
             self._thread.join(timeout_s)
+        self.room.close()
         if self.recorder is not None:
             self.recorder.close()
         if self._db is not None:
@@ -275,13 +334,7 @@ class RoomRunner:
             TimeoutError: if the turn did not finish within ``timeout_s``.
         """
         text = _checked_text(text)
-        return self._when_idle(lambda: self.room.handle_text(text), timeout_s)
-
-    def _when_idle(self, job: Callable[[], Any], timeout_s: float) -> Any:
-        """Run ``job`` on the room's loop thread once the room is IDLE; wait for its result."""
-        future: Future = Future()
-        self._texts.put((job, future))
-        return future.result(timeout=timeout_s)
+        return self.room.submit_text(text).result(timeout=timeout_s)
 
     def announce(self, text: str, timeout_s: float = 60.0) -> Announcement:
         """Speak ``text`` in the room without a turn (no assistant), once the room is IDLE.
@@ -291,7 +344,7 @@ class RoomRunner:
             TimeoutError: if it was not spoken within ``timeout_s``.
         """
         text = _checked_text(text)
-        return self._when_idle(lambda: self.room.announce(text), timeout_s)
+        return self.room.submit_announcement(text).result(timeout=timeout_s)
 
 
 def _checked_text(text: str) -> str:
@@ -316,11 +369,18 @@ class RoomActor:
     """
 
     def __init__(self, cfg: RoomConfig, app_name: str, run_dir: str, apology: str,
-                 store_url: str | None = None) -> None:
+                 store_url: str | None = None, options: RoomOptions | None = None,
+                 arbiter_name: str | None = None, arbiter_timeout_s: float = 1.0) -> None:
         from roomvoice.actors.services import ServeServices
 
         logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-        self.runner = RoomRunner(cfg, ServeServices(app_name, cfg.turn_timeout_s), run_dir, apology, store_url)
+        arbiter = None
+        if arbiter_name:
+            from roomvoice.actors.arbiter import ArbiterClient
+
+            arbiter = ArbiterClient(arbiter_name, arbiter_timeout_s)
+        self.runner = RoomRunner(cfg, ServeServices(app_name, cfg.turn_timeout_s), run_dir, apology, store_url,
+                                 options=options, arbiter=arbiter)
         self.runner.start()
 
     def status(self) -> RoomStatus:
@@ -347,10 +407,14 @@ class RoomActor:
         return os.getpid()
 
 
-def start_room_actor(cfg: RoomConfig, app_name: str, run_dir: str, apology: str, store_url: str | None = None):
+def start_room_actor(cfg: RoomConfig, app_name: str, run_dir: str, apology: str, store_url: str | None = None,
+                     options: RoomOptions | None = None, arbiter_name: str | None = None,
+                     arbiter_timeout_s: float = 1.0):
     """Create the room's actor named ``room:<name>`` with its CPU share, custom resources and restarts.
 
-    ``store_url``: PostgreSQL URL where its turns are stored (None: files only).
+    ``store_url``: PostgreSQL URL where its turns are stored (None: files only). ``options``: its
+    behaviour in the house (:func:`room_options`). ``arbiter_name``: the house's
+    :class:`~roomvoice.actors.arbiter.WakeArbiter` (None: the room answers every wake it hears).
     """
     return RoomActor.options(
         name=f"room:{cfg.name}",
@@ -358,4 +422,5 @@ def start_room_actor(cfg: RoomConfig, app_name: str, run_dir: str, apology: str,
         resources=dict(cfg.resources) or None,
         max_restarts=int(cfg.max_restarts),
         max_task_retries=0,
-    ).remote(cfg, app_name, str(Path(run_dir).resolve()), apology, store_url)
+    ).remote(cfg, app_name, str(Path(run_dir).resolve()), apology, store_url, options, arbiter_name,
+             arbiter_timeout_s)

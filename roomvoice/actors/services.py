@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 
 from roomvoice.events import AssistantRequest, ReplySentence, SpeechAudio, Transcript, Utterance
 
@@ -27,7 +27,15 @@ class ServeServices:
         return self._stt.transcribe.remote(utterance.samples).result(timeout_s=self.timeout_s)
 
     def reply(self, request: AssistantRequest) -> Iterable[ReplySentence]:
+        """The Assistant's streamed reply: a Serve response generator, whose ``cancel()`` stops the
+        reply and (through the Assistant) the LLM's generation."""
         return self._assistant.options(stream=True).reply.remote(request)
 
     def synthesize(self, text: str) -> list[SpeechAudio]:
         return self._tts.synthesize.remote(text).result(timeout_s=self.timeout_s)
+
+    def synthesize_cancellable(self, text: str, on_cancel: Callable[[Callable[[], None]], None]) -> list[SpeechAudio]:
+        """:meth:`synthesize`, registering the Serve request's ``cancel`` with ``on_cancel`` (barge-in)."""
+        response = self._tts.synthesize.remote(text)
+        on_cancel(response.cancel)
+        return response.result(timeout_s=self.timeout_s)

@@ -82,12 +82,15 @@ class AudioChunk:
         rate: sample rate in Hz.
         start_s: audio time of the first sample, in seconds since the stream started.
         channels: channel count of ``samples`` (1 inside the system).
+        captured_at: wall clock (``time.monotonic()`` seconds) when the source delivered the
+            chunk; None when unknown. Latency figures the user feels start here.
     """
 
     samples: np.ndarray
     rate: int = SAMPLE_RATE
     start_s: float = 0.0
     channels: int = CHANNELS
+    captured_at: float | None = None
 
     @property
     def duration_s(self) -> float:

@@ -289,6 +289,7 @@ class EndOfSpeechDetector:
         self._floor = NoiseFloor(settings.floor_rise_s, settings.floor_fall_s, settings.min_floor_dbfs)
         self._silero = SileroStream() if settings.vad == "silero" else None
         self._active = False
+        self._no_speech_timeout_s = settings.no_speech_timeout_s
         self._clear_capture(0.0)
 
     def _clear_capture(self, start_s: float) -> None:
@@ -300,6 +301,7 @@ class EndOfSpeechDetector:
         self._in_speech = False
         self._started = False
         self._peak_dbfs: float | None = None
+        self._last_speech_captured_at: float | None = None
 
     @property
     def active(self) -> bool:
@@ -323,9 +325,14 @@ class EndOfSpeechDetector:
         check_contract_chunk(chunk)
         self._floor.update(rms_dbfs(np.asarray(chunk.samples)), chunk.duration_s)
 
-    def start(self, audio_time_s: float) -> None:
-        """The wake word was heard at ``audio_time_s`` (s): capture from the next chunk on."""
+    def start(self, audio_time_s: float, no_speech_timeout_s: float | None = None) -> None:
+        """The wake word was heard at ``audio_time_s`` (s): capture from the next chunk on.
+
+        ``no_speech_timeout_s`` overrides the setting for this capture (a follow-up listens longer).
+        """
         self._clear_capture(float(audio_time_s))
+        self._no_speech_timeout_s = (self.settings.no_speech_timeout_s if no_speech_timeout_s is None
+                                     else float(no_speech_timeout_s))
         if self._silero is not None:
             self._silero.reset()
         self._active = True
@@ -335,6 +342,7 @@ class EndOfSpeechDetector:
         """Stop any capture and forget it (the noise floor is kept)."""
         self._active = False
         self._clear_capture(0.0)
+        self._no_speech_timeout_s = self.settings.no_speech_timeout_s
         if self._silero is not None:
             self._silero.reset()
 
@@ -361,7 +369,8 @@ class EndOfSpeechDetector:
 
     def _utterance(self, end_s: float) -> Utterance:
         samples = np.concatenate([np.asarray(c.samples, dtype=np.int16) for c in self._chunks])
-        return Utterance(samples, SAMPLE_RATE, self._chunks[0].start_s, end_s)
+        return Utterance(samples, SAMPLE_RATE, self._chunks[0].start_s, end_s,
+                         last_speech_captured_at=self._last_speech_captured_at)
 
     def _finish(self, kind: EndpointKind, t: float, with_audio: bool) -> EndpointUpdate:
         utterance = self._utterance(t) if with_audio and self._chunks else None
@@ -398,6 +407,7 @@ class EndOfSpeechDetector:
             self._floor.update(level, dt)
         self._chunks.append(chunk)
         if speech:
+            self._last_speech_captured_at = chunk.captured_at
             if self._onset_s is None:
                 self._onset_s = chunk.start_s
             self._speech_s += dt
@@ -424,6 +434,6 @@ class EndOfSpeechDetector:
             self._onset_s, self._speech_s, self._silence_s, self._peak_dbfs = None, 0.0, 0.0, None
         if self._onset_s is None:
             self._trim_pre_roll()
-        if t - self._start_s >= s.no_speech_timeout_s - 1e-9:
+        if t - self._start_s >= self._no_speech_timeout_s - 1e-9:
             return self._finish(EndpointKind.NO_SPEECH, t, False)
         return EndpointUpdate(EndpointKind.NONE, t)

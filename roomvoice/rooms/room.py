@@ -1,60 +1,74 @@
-"""One room's voice loop, without Ray: chunks in, turns out.
+"""One room's full-duplex voice loop, without Ray: chunks in, turns out.
 
-:class:`Room` feeds each 80 ms chunk through the wake word detector, the end-of-speech
-detector and the :class:`~roomvoice.rooms.state.VoiceStateMachine`; on end of speech it
-runs the turn through injected :class:`VoiceServices` (speech-to-text, assistant,
-text-to-speech — Ray Serve handles in production, in-process engines in tests) and
-writes reply audio to its sink sentence by sentence, so the first sentence is played
-while the assistant still writes the rest.
+Audio frames flow in every state. :meth:`Room.feed` takes each captured 80 ms chunk through
+echo cancellation (the room's own playback as reference), the wake word detector and the
+end-of-speech detector, and drives the :class:`~roomvoice.rooms.state.VoiceStateMachine`; the
+turn's work (STT, assistant, TTS, playback) runs on a :class:`~roomvoice.rooms.turns.TurnWorker`
+thread meanwhile, so the room hears its user while it thinks and speaks. Control frames jump the
+queue, as in pipecat: a barge-in (the wake word, or a stop phrase) cancels the running turn at the
+chunk it is heard in and stops playback at the next chunk boundary.
 
-Any failure becomes an :class:`~roomvoice.events.ErrorEvent`, a spoken apology, and a
-return to IDLE: a room never stops on bad input.
+Each wake is claimed with the house's wake arbiter (one answer per wake across rooms of an
+``audio_zone``): the room starts recording at once and drops the capture with a ``wake_lost``
+event if another room wins; without an answer in ``arbiter_timeout_s`` it answers alone.
+
+Two clocks: logic runs on audio time (chunk stamps); a *live* room (microphone, real-time file)
+captures while its turn runs. A room fed faster than real time (a file in a test) runs on virtual
+time: :meth:`feed` waits while the turn computes and lets audio flow while the reply plays, so a
+turn costs no audio time and tests are repeatable.
+
+Any failure becomes an :class:`~roomvoice.events.ErrorEvent`, a spoken apology, and a return to
+IDLE: a room never stops on bad input.
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from dataclasses import replace
+from collections import deque
+from collections.abc import Callable, Iterable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 
-from roomvoice.errors import (
-    AssistantError,
-    AudioError,
-    RoomVoiceError,
-    SpeechToTextError,
-    TextToSpeechError,
-    as_roomvoice_error,
-)
+from roomvoice.errors import AssistantError, RoomVoiceError
 from roomvoice.events import (
-    Announcement,
     AssistantRequest,
-    ErrorEvent,
     ReplySentence,
+    RoomEvent,
     SpeechAudio,
     Stage,
-    ToolCallRecord,
     Transcript,
     TurnResult,
-    TurnTimings,
     Utterance,
     VoiceState,
+    WakeClaim,
+    WakeDecision,
+    WakeDetection,
 )
-from roomvoice.rooms.audio import AudioChunk, check_contract_chunk, clipped_fraction
-from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind
+from roomvoice.rooms.audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, check_contract_chunk
+from roomvoice.rooms.bargein import BargeInSettings, match_stop_phrase
+from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind, EndpointSettings
+from roomvoice.rooms.player import Player
 from roomvoice.rooms.sinks import AudioSink
 from roomvoice.rooms.state import VoiceStateMachine
+from roomvoice.rooms.turns import Job, TurnControl, TurnWorker
 from roomvoice.rooms.wake import WakeWordDetector
 
 logger = logging.getLogger(__name__)
 
-MAX_CLIPPED_FRACTION = 0.05
-"""Utterances with more than 5 % of samples at full scale are refused as clipped."""
-NO_SPEECH_APOLOGY = "Sorry, I didn't catch that."
+S = VoiceState
+BUSY = frozenset({S.TRANSCRIBING, S.THINKING, S.SPEAKING})
+"""States in which a turn is under way and a barge-in can interrupt it."""
+WAKE_WINDOW_CHUNKS = 20
+"""Chunks (1.6 s) before a wake over which its speech level is measured."""
+WAKE_LEVEL_TOP = 8
+"""The level of a wake is the mean power of its loudest 8 chunks (0.64 s, about the phrase)."""
+ANNOUNCE_POLICIES = ("wait", "interrupt")
 
 
 class VoiceServices(Protocol):
@@ -64,10 +78,59 @@ class VoiceServices(Protocol):
         """Speech-to-text of one utterance (16 kHz mono int16)."""
 
     def reply(self, request: AssistantRequest) -> Iterable[ReplySentence]:
-        """The assistant's reply, streamed sentence by sentence."""
+        """The assistant's reply, streamed sentence by sentence (a ``cancel()`` method, if any,
+        is called on barge-in)."""
 
     def synthesize(self, text: str) -> list[SpeechAudio]:
         """Text-to-speech of one sentence."""
+
+
+class PendingDecision(Protocol):
+    """A wake claim's decision on its way (see :class:`~roomvoice.actors.arbiter.ArbiterClient`)."""
+
+    def done(self) -> bool:
+        """True once the decision can be read without waiting."""
+
+    def result(self, timeout_s: float | None = None) -> WakeDecision:
+        """The decision; never raises (fails open: the room answers alone)."""
+
+
+class WakeArbitration(Protocol):
+    """Where a room sends its wake claims."""
+
+    def submit(self, claim: WakeClaim) -> PendingDecision:
+        """Send ``claim`` without blocking."""
+
+
+@dataclass(frozen=True)
+class RoomOptions:
+    """How a room behaves in the house (from its config and the house's).
+
+    Attributes:
+        zone: the room's ``audio_zone``: only rooms of one zone compete for a wake.
+        realtime_playback: pace replies on the audio clock (the room stays SPEAKING while they
+            play, and its playback is the echo reference); False writes replies at once.
+        followup_s: after a reply ending with a question, listen this long without the wake word
+            (0 = off).
+        barge_in: interruption settings.
+        announce_policy: ``wait`` (announcements wait for IDLE) or ``interrupt`` (they cut a reply).
+        arbiter_timeout_s: wall seconds a claim waits for the arbiter before answering alone.
+        aec: echo cancellation with the room's playback as reference.
+    """
+
+    zone: str = "home"
+    realtime_playback: bool = False
+    followup_s: float = 0.0
+    barge_in: BargeInSettings = field(default_factory=BargeInSettings)
+    announce_policy: str = "wait"
+    arbiter_timeout_s: float = 1.0
+    aec: bool = False
+
+    def __post_init__(self) -> None:
+        if self.announce_policy not in ANNOUNCE_POLICIES:
+            raise ValueError(f"announce_policy must be one of {ANNOUNCE_POLICIES}, got {self.announce_policy!r}")
+        if self.followup_s < 0 or self.arbiter_timeout_s <= 0:
+            raise ValueError("followup_s must be >= 0 and arbiter_timeout_s > 0")
 
 
 def error_tone(rate: int = 22_050) -> SpeechAudio:
@@ -79,8 +142,13 @@ def error_tone(rate: int = 22_050) -> SpeechAudio:
     return SpeechAudio(samples, rate, "(error tone)")
 
 
+def _power(samples: np.ndarray) -> float:
+    x = samples.astype(np.float64) / 32768.0
+    return float(np.mean(x * x))
+
+
 class Room:
-    """The voice loop of one room.
+    """The voice loop of one room (see the module docs).
 
     Args:
         name: room name.
@@ -89,8 +157,13 @@ class Room:
         services: STT / assistant / TTS.
         sink: where reply audio goes.
         apology: text spoken after a failure.
-        on_event: receives every event (StateChanged, WakeDetection, ErrorEvent, TurnResult).
-        clock: monotonic wall clock in seconds, for stage timings only (logic uses audio time).
+        on_event: receives every event (StateChanged, WakeDetection, ErrorEvent, TurnResult,
+            RoomEvent, Announcement), from the capture or the worker thread.
+        options: zone, playback pacing, follow-ups, barge-in, echo cancellation.
+        arbiter: where wake claims go; None = the room answers every wake it hears.
+        incarnation: the actor's restart count, part of each claim id.
+        on_played: receives each played 16 kHz reference chunk (a simulated echo path).
+        live: capture runs in real time (a microphone, a paced file): see the module docs.
     """
 
     def __init__(
@@ -103,7 +176,11 @@ class Room:
         sink: AudioSink,
         apology: str = "Sorry, something went wrong. Please try again.",
         on_event: Callable[[Any], None] | None = None,
-        clock: Callable[[], float] = time.monotonic,
+        options: RoomOptions | None = None,
+        arbiter: WakeArbitration | None = None,
+        incarnation: int = 1,
+        on_played: Callable[[AudioChunk], None] | None = None,
+        live: bool = False,
     ) -> None:
         self.name = name
         self.wake = wake
@@ -111,26 +188,61 @@ class Room:
         self.services = services
         self.sink = sink
         self.apology = apology
+        self.options = options or RoomOptions()
+        self.arbiter = arbiter
+        self.incarnation = incarnation
+        self.live = live
         self._on_event = on_event
-        self._clock = clock
-        self.machine = VoiceStateMachine(name, on_event=self._emit)
-        self.turns: list[TurnResult] = []
+        self.cond = threading.Condition(threading.RLock())
+        self.machine = VoiceStateMachine(name, on_event=self._emit_state)
+        self.player = Player(sink, self.options.realtime_playback, on_played)
+        self.echo = self._echo_canceller() if self.options.aec else None
+        b = self.options.barge_in
+        self.stop_listener = EndOfSpeechDetector(EndpointSettings(
+            vad=endpoint.settings.vad, silero_threshold=endpoint.settings.silero_threshold,
+            min_speech_s=b.min_speech_s, end_silence_s=b.end_silence_s, no_speech_timeout_s=1e9,
+            max_utterance_s=b.max_phrase_s, pre_roll_s=0.16))
+        self.turns: deque[TurnResult] = deque(maxlen=500)
         self.turn_count = 0
         self.audio_time_s = 0.0
         self.last_transcript = ""
         self.last_reply = ""
+        self.apology_audio: list[SpeechAudio] | None = None
+        self._current: TurnControl | None = None
+        self._new_results: deque[TurnResult] = deque()
+        self._levels: deque[float] = deque(maxlen=WAKE_WINDOW_CHUNKS)
+        self._last_played: AudioChunk | None = None
+        self._claims = 0
+        self._pending: PendingDecision | None = None
+        self._pending_claim: WakeClaim | None = None
         self._wake_time_s = 0.0
         self._wake_wall = 0.0
-        self._apology_audio: list[SpeechAudio] | None = None
-        self._sink_open = False
+        self._followup = False
+        self._stop_check: Future | None = None
+        self._phrase_onset_s: float | None = None
+        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stop-check-{name}")
+        self.worker = TurnWorker(self)
+
+    def _echo_canceller(self):
+        from roomvoice.rooms.echo import EchoCanceller
+
+        return EchoCanceller(SAMPLE_RATE)
 
     # ------------------------------------------------------------------ events
-    def _emit(self, event: Any) -> None:
+    def emit(self, event: Any) -> None:
+        """Hand ``event`` to the observer; an observer failure is logged, never raised."""
         if self._on_event is not None:
             try:
                 self._on_event(event)
             except Exception:  # an observer must never break the room
                 logger.exception("%s: event observer failed", self.name)
+
+    def _emit_state(self, event: Any) -> None:
+        self.emit(event)
+        self.cond.notify_all()  # the worker waits for IDLE; virtual-time capture waits for the worker
+
+    def _room_event(self, kind: str, t: float, **detail: Any) -> None:
+        self.emit(RoomEvent(self.name, kind, round(t, 3), {k: v for k, v in detail.items() if v is not None}))
 
     @property
     def state(self) -> VoiceState:
@@ -140,237 +252,372 @@ class Room:
     def prepare_apology(self) -> None:
         """Synthesise the apology once now, so it can be played even if TTS later fails."""
         try:
-            self._apology_audio = list(self.services.synthesize(self.apology))
+            self.apology_audio = list(self.services.synthesize(self.apology))
         except Exception as exc:  # TTS down at start: fall back to a tone when needed
             logger.warning("%s: apology not pre-synthesised (%s); using the error tone", self.name, exc)
-            self._apology_audio = None
+            self.apology_audio = None
 
-    # ------------------------------------------------------------------ loop
+    # ------------------------------------------------------------------ capture
     def run(self, chunks: Iterable[AudioChunk], stop: threading.Event | None = None) -> list[TurnResult]:
-        """Feed every chunk until the iterable ends or ``stop`` is set; returns this call's turns."""
-        first = len(self.turns)
+        """Feed every chunk until the iterable ends or ``stop`` is set, then let the last turn
+        finish; returns this call's turns."""
+        first = self.turn_count
         for chunk in chunks:
             if stop is not None and stop.is_set():
                 break
             self.feed(chunk)
-        return self.turns[first:]
+        self.drain()
+        return [t for t in self.turns if t.turn > first]
 
     def feed(self, chunk: AudioChunk) -> TurnResult | None:
-        """Process one contract chunk; runs a whole turn when end of speech is detected.
+        """Process one captured contract chunk (16 kHz mono int16, 80 ms).
+
+        Never blocks on a live room; on virtual time it waits while the turn computes.
 
         Returns:
-            The :class:`TurnResult` when a turn (or an error) completed with this chunk.
+            A :class:`TurnResult` completed since the previous call, if any.
         """
-        self.audio_time_s = chunk.end_s
+        self.audio_time_s = max(self.audio_time_s, chunk.end_s)
         try:
             check_contract_chunk(chunk)
-        except AudioError as exc:
-            return self._fail(Stage.AUDIO, exc, chunk.end_s)
+            clean = self.echo.process(chunk, self._last_played) if self.echo is not None else chunk
+            with self.cond:
+                self._levels.append(_power(np.asarray(clean.samples)))
+                detection = self.wake.process(clean)
+                self._step(clean, detection)
+        except RoomVoiceError as exc:  # a bad chunk or a failing detector: report, apologise, go on
+            self._capture_failed(exc, chunk.end_s)
+        self._last_played = self.player.tick(chunk.end_s)
+        if not self.live:
+            self.settle()
+        return self._new_results.popleft() if self._new_results else None
+
+    def _step(self, clean: AudioChunk, detection: WakeDetection | None) -> None:
+        """Under the lock: one chunk through the state machine."""
         state = self.machine.state
-        if state is VoiceState.IDLE:
-            self.endpoint.observe(chunk)
-            detection = self.wake.process(chunk)
+        t = clean.end_s
+        if state is S.IDLE:
+            self.endpoint.observe(clean)
             if detection is not None:
-                self._emit(detection)
-                self._wake_time_s = detection.audio_time_s
-                self._wake_wall = time.time()
-                self.machine.wake(detection.audio_time_s)
-                self.endpoint.start(detection.audio_time_s)
-                # clear the model's window so the same phrase cannot fire again once back in IDLE
-                self.wake.reset()
-            return None
-        if state in (VoiceState.LISTENING, VoiceState.RECORDING):
-            update = self.endpoint.process(chunk)
-            if update.kind is EndpointKind.SPEECH_STARTED and state is VoiceState.LISTENING:
-                self.machine.speech_started(update.audio_time_s)
-            elif update.kind is EndpointKind.NO_SPEECH:
-                self.machine.no_speech(update.audio_time_s)
-                self.wake.reset()
-            elif update.kind is EndpointKind.TOO_LONG:
-                limit = self.endpoint.settings.max_utterance_s
-                err = AudioError("audio-too-long", f"utterance longer than the {limit:g} s limit")
-                return self._fail(Stage.END_OF_SPEECH, err, update.audio_time_s)
-            elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None:
-                if self.machine.state is VoiceState.LISTENING:
-                    self.machine.speech_started(update.utterance.start_s)
-                self.machine.end_of_speech(update.audio_time_s)
-                return self._turn(update.utterance)
-        return None
-
-    # ------------------------------------------------------------------ turn
-    def _turn(self, utterance: Utterance) -> TurnResult:
-        t = utterance.end_s
-        t0 = self._clock()
-        stage = Stage.AUDIO
-        timings = TurnTimings(
-            wake_audio_s=self._wake_time_s,
-            end_of_speech_audio_s=utterance.end_s,
-            wake_to_end_of_speech_s=max(0.0, utterance.end_s - self._wake_time_s),
-            utterance_s=utterance.duration_s,
-            started_at=self._wake_wall,
-        )
-        transcript = ""
-        try:
-            if clipped_fraction(utterance.samples) > MAX_CLIPPED_FRACTION:
-                raise AudioError("audio-clipped", f"over {MAX_CLIPPED_FRACTION:.0%} of the utterance is clipped; "
-                                 "lower the microphone gain")
-            stage = Stage.STT
-            result = self.services.transcribe(utterance)
-            transcript = result.text.strip()
-            timings = replace(timings, stt_s=result.stt_s, stt_rtf=result.real_time_factor)
-            self.last_transcript = transcript
-            if not transcript:
-                raise SpeechToTextError("stt-no-speech", "no words were recognised")
-        except Exception as exc:  # every failure -> error event + apology, never a dead room
-            return self._fail(stage, exc, t, transcript=transcript, timings=timings, t0=t0)
-        self.machine.transcribed(t)
-        return self._respond(transcript, t, timings, t0)
-
-    def handle_text(self, text: str) -> TurnResult:
-        """Handle typed text as if it had been spoken in this room; the reply is spoken here.
-
-        The room must be IDLE (callers queue text until it is). Goes IDLE → THINKING → SPEAKING → IDLE.
-        """
-        t = self.audio_time_s
-        t0 = self._clock()
-        timings = TurnTimings(wake_audio_s=t, end_of_speech_audio_s=t, started_at=time.time())
-        self.machine.text_received(t)
-        self.last_transcript = text.strip()
-        return self._respond(text.strip(), t, timings, t0)
-
-    def announce(self, text: str, source: str = "announcement") -> Announcement:
-        """Speak ``text`` in this room outside a turn (announcements, timers, reminders).
-
-        No turn is counted and the voice state does not change; call it only while the room is
-        IDLE (the runner queues it until then). A TTS or sink failure is reported as an
-        :class:`ErrorEvent` and returned in ``error``; it never raises.
-        """
-        t = self.audio_time_s
-        seconds, path = 0.0, None
-        try:
-            audios = list(self.services.synthesize(text))
-            self.sink.begin_announcement(self.turn_count + 1)
-            for audio in audios:
-                self.sink.write(audio)
-                seconds += audio.duration_s
-            path = self.sink.end()
-        except Exception as exc:  # report, never break the room
-            err = as_roomvoice_error(exc, TextToSpeechError, "tts-failed")
-            logger.warning("%s: could not announce %r: %s", self.name, text[:60], err)
-            self._emit(ErrorEvent(self.name, Stage.TTS, err.code, err.message, t))
-            result = Announcement(self.name, text, source, seconds, t, None, err.code)
-        else:
-            result = Announcement(self.name, text, source, seconds, t, path)
-        self._emit(result)
-        return result
-
-    def _respond(self, transcript: str, t: float, timings: TurnTimings, t0: float) -> TurnResult:
-        """Ask the assistant and speak its reply sentence by sentence (state THINKING on entry)."""
-        sentences: list[str] = []
-        tool_calls: list[ToolCallRecord] = []
-        source = "llm"
-        stage = Stage.ASSISTANT
-        try:
-            request = AssistantRequest(text=transcript, conversation_id=self.name, room=self.name)
-            self.sink.begin(self.turn_count + 1)
-            self._sink_open = True
-            for sentence in self._iter_reply(request):
-                if not sentences:
-                    timings = replace(timings, first_sentence_s=self._clock() - t0,
-                                      llm_first_token_s=sentence.first_token_s)
-                    source = sentence.source
-                sentences.append(sentence.text)
-                tool_calls.extend(sentence.tool_calls)
-                stage = Stage.TTS
-                t_synth = self._clock()
-                audios = self.services.synthesize(sentence.text)
-                for audio in audios:
-                    if self.machine.state is VoiceState.THINKING:
-                        timings = replace(timings, tts_first_audio_s=self._clock() - t_synth,
-                                          end_of_speech_to_first_audio_s=self._clock() - t0)
-                        self.machine.speaking(t)
-                    stage = Stage.PLAYBACK
-                    self.sink.write(audio)
-                stage = Stage.ASSISTANT
-            stage = Stage.PLAYBACK
-            path = self.sink.end()
-            self._sink_open = False
-        except Exception as exc:  # every failure -> error event + apology, never a dead room
-            return self._fail(stage, exc, t, transcript=transcript, timings=timings, t0=t0)
-        reply = " ".join(sentences)
-        self.last_reply = reply
-        self.machine.done(t, "reply-done" if sentences else "no-reply")
-        end = self._clock()
-        timings = replace(timings, playback_end_s=end - t0, total_s=end - t0, ended_at=time.time())
-        return self._record(TurnResult(self.name, self.turn_count + 1, transcript, reply, source, timings, path,
-                                       tool_calls=tuple(tool_calls)))
-
-    def _iter_reply(self, request: AssistantRequest) -> Iterator[ReplySentence]:
-        iterator = iter(self.services.reply(request))
-        while True:
-            try:
-                sentence = next(iterator)
-            except StopIteration:
+                self.emit(detection)
+                self._start_listening(detection, t)
+        elif state in (S.LISTENING, S.RECORDING):
+            if self._check_arbiter(t):
                 return
-            except Exception as exc:
-                raise as_roomvoice_error(exc, AssistantError, "assistant-failed") from exc
-            if sentence.text.strip():
-                yield sentence
+            self._capture(clean, t)
+        elif state in BUSY and self._current is not None and self.options.barge_in.enabled:
+            if detection is not None:
+                self.emit(detection)
+                if self.interrupt("barge-in-wake", t, listen=True, phrase=detection.wake_word):
+                    self._start_listening(detection, t, listening=True)
+                return
+            self._listen_for_stop(clean, t)
 
-    # ------------------------------------------------------------------ errors
-    def report_error(self, stage: Stage, exc: BaseException) -> TurnResult:
-        """Report a failure outside a turn (e.g. the source could not be opened): error event, apology, IDLE."""
-        return self._fail(stage, exc, self.audio_time_s)
-
-    def _fail(self, stage: Stage, exc: BaseException, t: float, *, transcript: str = "",
-              timings: TurnTimings | None = None, t0: float | None = None) -> TurnResult:
-        default = {Stage.STT: SpeechToTextError, Stage.TTS: TextToSpeechError,
-                   Stage.ASSISTANT: AssistantError, Stage.LLM: AssistantError}.get(stage, RoomVoiceError)
-        err = as_roomvoice_error(exc, default, f"{stage.value.replace('_', '-')}-failed")
-        if stage is Stage.ASSISTANT and err.code.startswith("llm"):
-            stage = Stage.LLM
-        event = ErrorEvent(self.name, stage, err.code, err.message, t)
-        logger.warning("%s: %s error %s: %s", self.name, stage.value, err.code, err.message)
-        self._emit(event)
-        self.machine.fail(t, err.code)
-        apology = NO_SPEECH_APOLOGY if err.code == "stt-no-speech" else self.apology
-        path = self._speak_apology(apology)
-        self.machine.recovered(t)
-        self.wake.reset()
-        self.endpoint.reset()
-        end = self._clock()
-        timings = timings or TurnTimings(started_at=time.time())
-        if t0 is not None:
-            timings = replace(timings, total_s=end - t0)
-        timings = replace(timings, ended_at=time.time())
-        self.last_reply = apology
-        return self._record(TurnResult(self.name, self.turn_count + 1, transcript, apology, "apology",
-                                       timings, path, event))
-
-    def _speak_apology(self, text: str) -> str | None:
-        audio: list[SpeechAudio] | None = None
-        if text == self.apology and self._apology_audio:
-            audio = self._apology_audio
-        else:
+    def _start_listening(self, detection: WakeDetection, t: float, listening: bool = False) -> None:
+        """Wake heard: claim it with the arbiter and start recording at once (no audio is lost)."""
+        self._wake_time_s, self._wake_wall, self._followup = detection.audio_time_s, time.time(), False
+        self._pending, self._pending_claim = None, None
+        if self.arbiter is not None:
+            self._claims += 1
+            claim = WakeClaim(self.name, self.options.zone, float(detection.score), self._wake_level(),
+                              detection.audio_time_s, f"{self.name}:{self.incarnation}:{self._claims}")
             try:
-                audio = list(self.services.synthesize(text))
-            except Exception as exc:
-                logger.warning("%s: could not synthesise the apology (%s)", self.name, exc)
-                audio = self._apology_audio
-        try:
-            if not self._sink_open:
-                self.sink.begin(self.turn_count + 1)
-            for a in audio or [error_tone()]:
-                self.sink.write(a)
-            return self.sink.end()
-        except Exception:
-            logger.exception("%s: could not play the apology", self.name)
-            return None
-        finally:
-            self._sink_open = False
+                self._pending, self._pending_claim = self.arbiter.submit(claim), claim
+            except Exception:  # the arbiter client never should; if it does, answer alone
+                logger.warning("%s: wake claim not sent; answering alone", self.name, exc_info=True)
+        if not listening:
+            self.machine.wake(detection.audio_time_s)
+        self.endpoint.start(detection.audio_time_s)
 
-    def _record(self, result: TurnResult) -> TurnResult:
-        self.turn_count += 1
-        self.turns.append(result)
-        self._emit(result)
+    def _wake_level(self) -> float:
+        """Speech level (dBFS) of the wake window: mean power of its loudest chunks."""
+        top = sorted(self._levels, reverse=True)[:WAKE_LEVEL_TOP]
+        p = float(np.mean(top)) if top else 0.0
+        return round(10.0 * math.log10(p), 2) if p > 1e-12 else -120.0
+
+    def _check_arbiter(self, t: float) -> bool:
+        """A decision that came in while recording: True if the wake was lost (capture dropped)."""
+        if self._pending is None or not self._pending.done():
+            return False
+        decision = self._pending.result(0.0)
+        if decision.won:
+            self._pending = _Decided(decision)
+            return False
+        self._pending = None
+        self.endpoint.reset()
+        self.machine.wake_lost(t)
+        self._room_event("wake_lost", t, winner=decision.winner, rule=decision.rule,
+                         level_dbfs=self._pending_claim.level_dbfs if self._pending_claim else None)
+        return True
+
+    def _capture(self, clean: AudioChunk, t: float) -> None:
+        update = self.endpoint.process(clean)
+        state = self.machine.state
+        if update.kind is EndpointKind.SPEECH_STARTED and state is S.LISTENING:
+            self.machine.speech_started(update.audio_time_s)
+        elif update.kind is EndpointKind.NO_SPEECH:
+            self.machine.no_speech(update.audio_time_s)
+        elif update.kind is EndpointKind.TOO_LONG:
+            from roomvoice.errors import AudioError
+
+            limit = self.endpoint.settings.max_utterance_s
+            self._submit_failure(Stage.END_OF_SPEECH, AudioError("audio-too-long",
+                                 f"utterance longer than the {limit:g} s limit"), update.audio_time_s)
+        elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None:
+            if state is S.LISTENING:
+                self.machine.speech_started(update.utterance.start_s)
+            self.machine.end_of_speech(update.audio_time_s)
+            control = TurnControl("voice")
+            self._current = control
+            self.worker.submit(Job("voice", control, utterance=update.utterance, decision=self._pending,
+                                   followup=self._followup, wake_audio_s=self._wake_time_s,
+                                   started_at=self._wake_wall, detected_at=time.monotonic()))
+            self._pending, self._followup = None, False
+            self.stop_listener.reset()
+
+    def _listen_for_stop(self, clean: AudioChunk, t: float) -> None:
+        """While busy: pause playback on speech, and check short phrases for a stop phrase."""
+        b = self.options.barge_in
+        if self._stop_check is not None and self._stop_check.done():
+            self._apply_stop_check(t)
+            if self._current is None:
+                return
+        if not self.stop_listener.active:
+            self.stop_listener.start(clean.start_s)
+        update = self.stop_listener.process(clean)
+        if update.kind is EndpointKind.SPEECH_STARTED:
+            self._phrase_onset_s = update.speech_start_s
+            if b.pause_on_speech:
+                self.player.pause(t)
+        elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None and self._stop_check is None:
+            self._phrase_onset_s = update.speech_start_s
+            self._stop_check = self._checker.submit(self.services.transcribe, update.utterance)
+        elif update.kind in (EndpointKind.TOO_LONG, EndpointKind.END_OF_SPEECH):
+            self.player.resume()  # long speech (or a check already running): not a stop phrase
+
+    def _apply_stop_check(self, t: float) -> None:
+        future, self._stop_check = self._stop_check, None
+        try:
+            heard = future.result().text.strip()
+        except Exception as exc:  # the check failed: keep talking
+            logger.warning("%s: stop-phrase check failed (%s)", self.name, exc)
+            heard = ""
+        phrase = match_stop_phrase(heard, self.options.barge_in.stop_phrases)
+        if phrase is None:
+            self.player.resume()
+            return
+        onset = self._phrase_onset_s
+        stopped = self.player.stopped_at_s if self.player.paused else t
+        self.interrupt("barge-in-stop", t, phrase=phrase, heard=heard,
+                       reaction_s=None if onset is None or stopped is None else round(max(0.0, stopped - onset), 3))
+
+    def interrupt(self, reason: str, t: float, listen: bool = False, **detail: Any) -> bool:
+        """Cut the running turn short (barge-in, an interrupting announcement): cancel its Serve
+        calls, stop playback at the next chunk and leave the busy state (→ LISTENING if ``listen``).
+
+        Returns False (and does nothing) when no turn is under way — a stop phrase while IDLE, or
+        a barge-in that lost the race with the reply's natural end.
+        """
+        with self.cond:
+            control = self._current
+            if control is None or self.machine.state not in BUSY:
+                return False
+            control.cancel(reason)
+            self.player.stop(t)
+            self._current = None
+            self.machine.interrupted(t, reason, listen)
+            self.stop_listener.reset()
+            self._stop_check = None
+            self.cond.notify_all()
+        if reason.startswith("barge-in"):
+            self._room_event("barge_in", t, reason=reason, **detail)
+        return True
+
+    def _capture_failed(self, exc: RoomVoiceError, t: float) -> None:
+        with self.cond:
+            state = self.machine.state
+            if state in BUSY or state is S.ERROR:  # the running turn goes on; the chunk is dropped
+                from roomvoice.events import ErrorEvent
+
+                self.emit(ErrorEvent(self.name, Stage.AUDIO, exc.code, exc.message, t))
+                return
+            self.endpoint.reset()
+            self._pending = None
+            self._submit_failure(Stage.AUDIO, exc, t)
+
+    def _submit_failure(self, stage: Stage, exc: BaseException, t: float) -> None:
+        """Under the lock: → ERROR now (capture stops recording), the apology on the worker."""
+        control = TurnControl("failure")
+        if self.machine.state in (S.LISTENING, S.RECORDING):
+            self.endpoint.reset()
+        if self.machine.state is not S.ERROR:
+            self.machine.fail(t, getattr(exc, "code", "room-failed"))
+        self._current = control
+        self.worker.submit(Job("failure", control, stage=stage, error=exc, audio_time_s=t,
+                               detected_at=time.monotonic()))
+
+    def settle(self) -> None:
+        """Virtual time: wait while the worker computes and no reply audio is queued (a live room
+        never waits: call it only when not :attr:`live`)."""
+        deadline = time.monotonic() + 600.0
+        with self.cond:
+            while self._worker_computing() and time.monotonic() < deadline:
+                self.cond.wait(0.02)
+
+    def _worker_computing(self) -> bool:
+        w = self.worker
+        return (w.busy or w.has_runnable()) and not w.waiting_on_audio and not self.player.has_queued
+
+    @property
+    def needs_ticks(self) -> bool:
+        """True while something waits on the audio clock: a reply playing, jobs to run, a capture."""
+        return (self.worker.pending > 0 or self.player.has_queued or self.player.paused
+                or self.machine.state not in (S.IDLE,))
+
+    def drain(self, max_audio_s: float = 120.0) -> None:
+        """After the last chunk: advance the audio clock with silence until the room is IDLE with no
+        work left (at most ``max_audio_s``); paced in real time on a live room."""
+        t_end = self.audio_time_s + max_audio_s
+        while self.needs_ticks and self.audio_time_s < t_end:
+            self.feed(AudioChunk(np.zeros(CHUNK_SAMPLES, np.int16), SAMPLE_RATE, self.audio_time_s,
+                                 captured_at=time.monotonic()))
+            if self.live:
+                time.sleep(CHUNK_SAMPLES / SAMPLE_RATE)
+
+    # ------------------------------------------------------------------ text and announcements
+    def submit_text(self, text: str) -> Future:
+        """Typed text, answered and spoken here once the room is IDLE; the future gets the TurnResult."""
+        return self.worker.submit(Job("text", TurnControl("text"), text=text.strip(), detected_at=time.monotonic()))
+
+    def submit_announcement(self, text: str, source: str = "announcement") -> Future:
+        """Speak ``text`` outside a turn once IDLE (or cutting the reply, by ``announce_policy``);
+        the future gets the :class:`~roomvoice.events.Announcement`."""
+        if self.options.announce_policy == "interrupt":
+            self.interrupt("announcement", self.audio_time_s)
+        return self.worker.submit(Job("announce", TurnControl("announce"), text=text, source=source))
+
+    def handle_text(self, text: str, timeout_s: float = 300.0) -> TurnResult:
+        """:meth:`submit_text` and wait (pumping the audio clock when nothing else does)."""
+        return self._pump_until(self.submit_text(text), timeout_s)
+
+    def announce(self, text: str, source: str = "announcement", timeout_s: float = 300.0):
+        """:meth:`submit_announcement` and wait (pumping the audio clock when nothing else does)."""
+        return self._pump_until(self.submit_announcement(text, source), timeout_s)
+
+    def _pump_until(self, future: Future, timeout_s: float) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            if self.worker.waiting_on_audio or self.player.has_queued:
+                self.feed(AudioChunk(np.zeros(CHUNK_SAMPLES, np.int16), SAMPLE_RATE, self.audio_time_s,
+                                     captured_at=time.monotonic()))
+            else:
+                time.sleep(0.01)
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+    def report_error(self, stage: Stage, exc: BaseException) -> TurnResult | None:
+        """Report a failure outside a turn (e.g. the source could not be opened): error event, apology, IDLE."""
+        future = self.worker.submit(Job("failure", TurnControl("failure"), stage=stage, error=exc,
+                                        audio_time_s=self.audio_time_s))
+        return self._pump_until(future, 120.0)
+
+    def close(self) -> None:
+        """Cancel the running turn, stop the worker and the stop-phrase checker."""
+        self.interrupt("room-closed", self.audio_time_s)
+        self.worker.close()
+        self._checker.shutdown(wait=False, cancel_futures=True)
+
+    # ------------------------------------------------------------------ the worker's side (under the lock)
+    def record(self, result: TurnResult) -> TurnResult:
+        """Count and publish a finished turn."""
+        with self.cond:
+            self.turn_count += 1
+            self.turns.append(result)
+            self._new_results.append(result)
+        self.emit(result)
         return result
+
+    def advance(self, control: TurnControl, step: str, t: float, reason: str = "") -> bool:
+        """Move the turn ``control`` forward (``transcribed``, ``speaking``, ``done``) if it is still
+        the room's current turn; False if a barge-in took the room elsewhere."""
+        with self.cond:
+            if self._current is not control or control.cancelled:
+                return False
+            if step == "transcribed":
+                self.machine.transcribed(t)
+            elif step == "speaking":
+                if self.machine.state is S.THINKING:
+                    self.machine.speaking(t)
+            elif step == "done":
+                self.machine.done(t, reason or "done")
+                self._current = None
+            return True
+
+    def begin_busy(self, control: TurnControl, kind: str, t: float) -> bool:
+        """IDLE → THINKING (typed text) or → SPEAKING (announcement) for ``control``."""
+        with self.cond:
+            if self.machine.state is not S.IDLE:
+                return False
+            if kind == "text":
+                self.machine.text_received(t)
+            else:
+                self.machine.announcing(t)
+            self._current = control
+            return True
+
+    def finish_turn(self, control: TurnControl, t: float, reply: str, reason: str) -> None:
+        """The reply ended: IDLE, or LISTENING for a follow-up when it asked a question."""
+        with self.cond:
+            if self._current is not control:
+                return
+            self._current = None
+            if self.options.followup_s > 0 and reply.rstrip().endswith("?"):
+                self.machine.followup(t)
+                self._wake_time_s, self._wake_wall, self._followup = t, time.time(), True
+                self._pending = None
+                self.endpoint.start(t, no_speech_timeout_s=self.options.followup_s)
+                self._room_event("followup_started", t, listen_s=self.options.followup_s)
+            else:
+                self.machine.done(t, reason)
+
+    def lose_wake(self, control: TurnControl, decision: WakeDecision, t: float) -> None:
+        """The arbiter's answer came after end of speech and another room won: back to IDLE."""
+        with self.cond:
+            if self._current is control and self.machine.state in BUSY:
+                self.machine.interrupted(t, "wake-lost")
+                self._current = None
+        self._room_event("wake_lost", t, winner=decision.winner, rule=decision.rule)
+
+    def enter_error(self, control: TurnControl, t: float, code: str) -> None:
+        """→ ERROR for ``control``'s failure (when it still owns the room, or the room is free)."""
+        with self.cond:
+            if self._current is control or self._current is None:
+                if self.machine.state is not S.ERROR:
+                    if self.machine.state in (S.LISTENING, S.RECORDING):
+                        self.endpoint.reset()
+                    self.machine.fail(t, code)
+                self._current = control
+
+    def recover(self, control: TurnControl, t: float) -> None:
+        """Apology spoken: ERROR → IDLE."""
+        with self.cond:
+            if self._current is control:
+                self._current = None
+                if self.machine.state is S.ERROR:
+                    self.machine.recovered(t)
+
+
+class _Decided:
+    """A decision already read (kept until the turn asks for it)."""
+
+    def __init__(self, decision: WakeDecision) -> None:
+        self._decision = decision
+
+    def done(self) -> bool:
+        return True
+
+    def result(self, timeout_s: float | None = None) -> WakeDecision:
+        return self._decision
+
+
+__all__ = ["Room", "RoomOptions", "VoiceServices", "WakeArbitration", "PendingDecision", "error_tone",
+           "AssistantError"]

@@ -11,6 +11,7 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -45,6 +46,16 @@ class AudioSource(ABC):
         """True when the source ends by itself (files), False for live devices."""
         return True
 
+    @property
+    def paced(self) -> bool:
+        """True when chunks arrive at wall-clock pace (a microphone, a real-time file).
+
+        A paced room captures audio while it thinks and speaks (full duplex). An unpaced one
+        (a file read as fast as possible) runs on virtual time: its audio waits while the room
+        computes and flows while it plays, so tests are fast and repeatable.
+        """
+        return bool(getattr(self, "realtime", not self.finite))
+
 
 class FileSource(AudioSource):
     """Plays audio files in order, as if they were heard by a microphone.
@@ -55,6 +66,9 @@ class FileSource(AudioSource):
         lead_s: seconds of silence before the first file.
         tail_s: seconds of silence after the last file (lets end of speech fire).
         realtime: sleep so chunks arrive at real-time pace (a wall-clock edge, not logic).
+        gain_db: gain applied to the files' samples (dB), clipped at full scale.
+        delay_s: extra silence before ``lead_s`` (s): one recording played into two rooms
+            reaches them at different times.
 
     Raises:
         AudioError: at construction, for a missing, unreadable or empty file, naming it.
@@ -68,14 +82,20 @@ class FileSource(AudioSource):
         lead_s: float = 1.0,
         tail_s: float = 2.0,
         realtime: bool = False,
+        gain_db: float = 0.0,
+        delay_s: float = 0.0,
     ) -> None:
         if not paths:
             raise AudioError("audio-not-found", "file source has no files")
-        parts = [silence(lead_s)]
+        parts = [silence(max(0.0, delay_s) + lead_s)]
+        gain = 10.0 ** (float(gain_db) / 20.0)
         for i, p in enumerate(paths):
             if i:
                 parts.append(silence(gap_s))
-            parts.append(read_audio_file(p).samples)
+            samples = read_audio_file(p).samples
+            if gain != 1.0:
+                samples = np.clip(np.round(samples.astype(np.float64) * gain), -32768, 32767).astype(np.int16)
+            parts.append(samples)
         parts.append(silence(tail_s))
         self.samples = np.concatenate(parts)
         self.realtime = realtime
@@ -94,7 +114,7 @@ class FileSource(AudioSource):
                 ahead = (chunk.end_s - first / SAMPLE_RATE) - (time.monotonic() - t0)
                 if ahead > 0:
                     time.sleep(ahead)
-            yield chunk
+            yield replace(chunk, captured_at=time.monotonic())
 
 
 class ArraySource(AudioSource):
@@ -105,7 +125,8 @@ class ArraySource(AudioSource):
 
     def chunks(self, start_s: float = 0.0) -> Iterator[AudioChunk]:
         first = int(max(0.0, start_s) * SAMPLE_RATE) // CHUNK_SAMPLES * CHUNK_SAMPLES
-        yield from iter_chunks(self.samples[first:], start_s=first / SAMPLE_RATE)
+        for chunk in iter_chunks(self.samples[first:], start_s=first / SAMPLE_RATE):
+            yield replace(chunk, captured_at=time.monotonic())
 
 
 class MicrophoneSource(AudioSource):
@@ -160,11 +181,12 @@ class MicrophoneSource(AudioSource):
         return False
 
     def chunks(self, start_s: float = 0.0) -> Iterator[AudioChunk]:
+        """Capture until closed; the audio clock starts at ``start_s`` (a restarted room keeps its clock)."""
         import soxr
 
         resampler = soxr.ResampleStream(self.rate, SAMPLE_RATE, 1, dtype="float32") if self.rate != SAMPLE_RATE else None
         pending = np.zeros(0, dtype=np.int16)
-        t = 0.0
+        t = max(0.0, float(start_s))
         while not self._closed.is_set():
             raw = self._stream.read(self._frames, exception_on_overflow=False)
             data = np.frombuffer(raw, dtype=np.int16).reshape(-1, self.channels).astype(np.float32).mean(axis=1) / 32768.0
@@ -172,7 +194,7 @@ class MicrophoneSource(AudioSource):
                 data = resampler.resample_chunk(data)
             pending = np.concatenate([pending, np.clip(np.round(data * 32768.0), -32768, 32767).astype(np.int16)])
             while len(pending) >= CHUNK_SAMPLES:
-                yield AudioChunk(pending[:CHUNK_SAMPLES].copy(), SAMPLE_RATE, t)
+                yield AudioChunk(pending[:CHUNK_SAMPLES].copy(), SAMPLE_RATE, t, captured_at=time.monotonic())
                 pending = pending[CHUNK_SAMPLES:]
                 t += CHUNK_SECONDS
 
@@ -192,7 +214,8 @@ def make_source(cfg) -> AudioSource:
         AudioError: as the chosen source does; ValueError for an unknown ``type``.
     """
     if cfg.type == "file":
-        return FileSource(list(cfg.paths), gap_s=cfg.gap_s, lead_s=cfg.lead_s, tail_s=cfg.tail_s, realtime=cfg.realtime)
+        return FileSource(list(cfg.paths), gap_s=cfg.gap_s, lead_s=cfg.lead_s, tail_s=cfg.tail_s, realtime=cfg.realtime,
+                          gain_db=cfg.gain_db, delay_s=cfg.delay_s)
     if cfg.type == "microphone":
         return MicrophoneSource(cfg.device_index, cfg.sample_rate, cfg.channels)
     raise ValueError(f"source.type: unknown source type {cfg.type!r}")

@@ -5,6 +5,11 @@
       │               ▼                                                   ▼
       └────────────── IDLE ◄──reply done── SPEAKING ◄──first sentence── THINKING
     IDLE ──typed text──► THINKING   (a chat message sent into the room)
+    IDLE ──announcement──► SPEAKING  (announcements, timers, reminders: never over a reply)
+    LISTENING/RECORDING ──wake lost to another room──► IDLE
+    TRANSCRIBING/THINKING/SPEAKING ──barge-in (stop phrase)──► IDLE
+    TRANSCRIBING/THINKING/SPEAKING ──barge-in (wake word)──► LISTENING  (a new turn at once)
+    SPEAKING ──reply ended with a question──► LISTENING  (follow-up without the wake word)
     any state ──failure──► ERROR ──apology spoken──► IDLE
 
 Every transition is stamped with audio time (seconds since the room's stream started)
@@ -22,16 +27,17 @@ from roomvoice.events import StateChanged, VoiceState
 S = VoiceState
 
 ALLOWED: dict[VoiceState, frozenset[VoiceState]] = {
-    S.IDLE: frozenset({S.LISTENING, S.THINKING, S.ERROR}),
+    S.IDLE: frozenset({S.LISTENING, S.THINKING, S.SPEAKING, S.ERROR}),
     S.LISTENING: frozenset({S.RECORDING, S.IDLE, S.ERROR}),
-    S.RECORDING: frozenset({S.TRANSCRIBING, S.ERROR}),
-    S.TRANSCRIBING: frozenset({S.THINKING, S.ERROR}),
-    S.THINKING: frozenset({S.SPEAKING, S.IDLE, S.ERROR}),
-    S.SPEAKING: frozenset({S.IDLE, S.ERROR}),
+    S.RECORDING: frozenset({S.TRANSCRIBING, S.IDLE, S.ERROR}),
+    S.TRANSCRIBING: frozenset({S.THINKING, S.IDLE, S.LISTENING, S.ERROR}),
+    S.THINKING: frozenset({S.SPEAKING, S.IDLE, S.LISTENING, S.ERROR}),
+    S.SPEAKING: frozenset({S.IDLE, S.LISTENING, S.ERROR}),
     S.ERROR: frozenset({S.IDLE}),
 }
 """Allowed transitions. IDLE → THINKING is typed text sent into the room; THINKING → IDLE covers a
-reply with nothing to say."""
+reply with nothing to say or an interrupted one; IDLE → SPEAKING an announcement; RECORDING → IDLE a
+wake lost to another room; → LISTENING from a busy state a wake-word barge-in or a follow-up."""
 
 
 class InvalidTransition(ValueError):
@@ -104,6 +110,23 @@ class VoiceStateMachine:
     def done(self, t: float, reason: str = "reply-done") -> StateChanged:
         """Reply finished (or nothing to say): SPEAKING/THINKING → IDLE."""
         return self.transition(S.IDLE, t, reason)
+
+    def wake_lost(self, t: float) -> StateChanged:
+        """Another room answers this wake: LISTENING/RECORDING → IDLE."""
+        return self.transition(S.IDLE, t, "wake-lost")
+
+    def announcing(self, t: float) -> StateChanged:
+        """An announcement, timer or reminder starts playing: IDLE → SPEAKING."""
+        return self.transition(S.SPEAKING, t, "announcement")
+
+    def interrupted(self, t: float, reason: str, listen: bool = False) -> StateChanged:
+        """Barge-in while TRANSCRIBING/THINKING/SPEAKING: → IDLE, or → LISTENING when ``listen``
+        (the wake word started a new turn)."""
+        return self.transition(S.LISTENING if listen else S.IDLE, t, reason)
+
+    def followup(self, t: float) -> StateChanged:
+        """The reply asked a question: SPEAKING/THINKING → LISTENING without the wake word."""
+        return self.transition(S.LISTENING, t, "followup")
 
     def fail(self, t: float, code: str) -> StateChanged | None:
         """Any failure: → ERROR (no-op if already in ERROR)."""

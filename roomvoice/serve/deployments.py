@@ -118,7 +118,14 @@ class LLM:
         self.engine = build_llm_engine(cfg)
         self.engine.start()
         self._lock = asyncio.Lock()
+        self._stats = {"streams": 0, "active": 0, "completed": 0, "cancelled": 0, "failed": 0,
+                       "last_deltas": 0, "last_finish": None}
         logger.info("LLM ready (%s) in %.1f s", cfg.model, time.monotonic() - t0)
+
+    def stats(self) -> dict[str, Any]:
+        """Streams started, running now, completed, cancelled (a barge-in or a closed client) and
+        failed; deltas and finish (``stop``/``cancelled``/``failed``) of the latest stream."""
+        return dict(self._stats)
 
     async def stream_chat(
         self, messages: Sequence[ChatMessage], max_tokens: int | None = None, temperature: float | None = None
@@ -126,7 +133,11 @@ class LLM:
         max_tokens = int(max_tokens or self.cfg.max_tokens)
         temperature = self.cfg.temperature if temperature is None else float(temperature)
         deadline = time.monotonic() + self.cfg.timeout_s
+        stats = self._stats
+        deltas, finish = 0, "failed"
         async with self._lock:
+            stats["streams"] += 1
+            stats["active"] += 1
             try:
                 stream = iterate_in_thread(
                     lambda: self.engine.stream_chat(messages, max_tokens=max_tokens, temperature=temperature)
@@ -139,10 +150,18 @@ class LLM:
                         try:
                             delta = await asyncio.wait_for(stream.__anext__(), timeout=remaining)
                         except StopAsyncIteration:
+                            finish = "stop"
                             break
+                        deltas += 1
                         yield delta
+                except (asyncio.CancelledError, GeneratorExit):
+                    finish = "cancelled"  # the caller went away: the engine stops at its next token
+                    raise
                 finally:
-                    await stream.aclose()
+                    await asyncio.shield(stream.aclose())
+                    stats["active"] -= 1
+                    stats[{"stop": "completed"}.get(finish, finish)] += 1
+                    stats["last_deltas"], stats["last_finish"] = deltas, finish
             except TimeoutError as exc:
                 raise LLMError("llm-timeout", f"no complete reply within {self.cfg.timeout_s:g} s") from exc
             except LLMError:
@@ -204,9 +223,13 @@ class Assistant:
         prompt = await asyncio.to_thread(self.core.tool_prompt, request)
         if prompt is None:
             return None
+        response = self.llm.complete_json.remote(list(prompt.messages), dict(prompt.schema),
+                                                 self.core.tool_max_tokens)
         try:
-            raw = await self.llm.complete_json.remote(list(prompt.messages), dict(prompt.schema),
-                                                      self.core.tool_max_tokens)
+            raw = await response
+        except asyncio.CancelledError:
+            response.cancel()  # a barge-in cancelled this reply
+            raise
         except Exception as exc:  # the LLM failed: answer in words (which reports a real failure)
             logger.warning("constrained tool call failed (%s); answering in words", exc)
             return None
@@ -225,6 +248,7 @@ class Assistant:
             return
         messages = self.core.messages_for(request)
         assembler = ReplyAssembler()
+        stream = None
         try:
             stream = self.llm.options(stream=True).stream_chat.remote(
                 messages, self.llm_cfg.max_tokens, self.llm_cfg.temperature
@@ -232,6 +256,10 @@ class Assistant:
             async for delta in stream:
                 for sentence in assembler.push(delta):
                     yield sentence
+        except (asyncio.CancelledError, GeneratorExit):
+            if stream is not None:  # a barge-in cancelled this reply: stop the LLM too
+                stream.cancel()
+            raise
         except Exception as exc:
             raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
         for sentence in assembler.finish():
