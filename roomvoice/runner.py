@@ -74,7 +74,7 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
     import ray
     from ray import serve
 
-    from roomvoice.actors.room_actor import start_room_actor
+    from roomvoice.actors.room_actor import room_options, start_room_actor
     from roomvoice.bootstrap import prepare_store
     from roomvoice.serve.app import api_url, console_url, deploy, start_ray
 
@@ -85,6 +85,7 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
     store = prepare_store(cfg)
     start_ray(cfg)
     actors: dict[str, Any] = {}
+    arbiter = None
     statuses: dict[str, RoomStatus | None] = {}
     try:
         if deploy_app:
@@ -97,10 +98,16 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
             from roomvoice.serve.supervisor import start_supervisor
 
             start_supervisor(cfg, store.url)  # switches presets for the console (redeploys Serve)
+        arbiter, arbiter_name = None, None
+        if cfg.arbiter.enabled:
+            from roomvoice.actors.arbiter import DEFAULT_NAME, start_wake_arbiter
+
+            arbiter, arbiter_name = start_wake_arbiter(cfg.arbiter), DEFAULT_NAME  # held for the whole run
         for room in cfg.rooms.values():
             plain = OmegaConf.to_object(room) if OmegaConf.is_config(room) else room
             actors[room.name] = start_room_actor(plain, cfg.ray.app_name, str(run_dir), cfg.assistant.apology,
-                                                 store.url)
+                                                 store.url, options=room_options(plain, cfg),
+                                                 arbiter_name=arbiter_name, arbiter_timeout_s=cfg.arbiter.timeout_s)
             logger.info("room %s started (%s source)", room.name, room.source.type)
         finite = all(r.source.type == "file" for r in cfg.rooms.values())
         last_states: dict[str, str] = {}
@@ -134,6 +141,8 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
         if shutdown:
             for actor in actors.values():
                 ray.kill(actor, no_restart=True)
+            if arbiter is not None:
+                ray.kill(arbiter, no_restart=True)
             serve.shutdown()
             ray.shutdown()
     return RunResult(run_dir, turns, final, time.monotonic() - t0, api_url(cfg), store.credentials_file)

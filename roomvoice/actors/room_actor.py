@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
 import time
 import uuid
@@ -238,9 +239,16 @@ class RoomRunner:
         source = make_source(self.cfg.source)
         src = self.cfg.source
         if src.type == "file" and (src.echo_gain_db is not None or src.noise_dbfs is not None):
-            from roomvoice.rooms.acoustics import simulated_file_microphone
+            from roomvoice.rooms.acoustics import PlaybackTap, RoomAcoustics, SimulatedMicrophone, TalkerTimeline
 
-            source, self._tap = simulated_file_microphone(source, src)
+            talker = TalkerTimeline()
+            talker.add(0.0, source.samples)
+            acoustics = RoomAcoustics(self.cfg.name, echo_gain_db=-math.inf if src.echo_gain_db is None
+                                      else float(src.echo_gain_db), echo_delay_s=src.echo_delay_s,
+                                      noise_dbfs=src.noise_dbfs)
+            self._tap = PlaybackTap()
+            source = SimulatedMicrophone(acoustics, talker, self._tap, duration_s=source.duration_s,
+                                         realtime=source.realtime)
         return source
 
     def _start_s(self, source: Any) -> float:

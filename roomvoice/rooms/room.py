@@ -116,6 +116,9 @@ class RoomOptions:
         announce_policy: ``wait`` (announcements wait for IDLE) or ``interrupt`` (they cut a reply).
         arbiter_timeout_s: wall seconds a claim waits for the arbiter before answering alone.
         aec: echo cancellation with the room's playback as reference.
+        playing_wake_threshold: wake threshold while the room plays audio: through WebRTC AEC the
+            room's own "hey jarvis" still peaked at 0.49 (42 trials, ``benchmarks/aec_compare.py``)
+            against openWakeWord's usual 0.5, while a talker's wake over the reply scores ~0.99.
     """
 
     zone: str = "home"
@@ -125,6 +128,7 @@ class RoomOptions:
     announce_policy: str = "wait"
     arbiter_timeout_s: float = 1.0
     aec: bool = False
+    playing_wake_threshold: float = 0.7
 
     def __post_init__(self) -> None:
         if self.announce_policy not in ANNOUNCE_POLICIES:
@@ -283,7 +287,9 @@ class Room:
             clean = self.echo.process(chunk, self._last_played) if self.echo is not None else chunk
             with self.cond:
                 self._levels.append(_power(np.asarray(clean.samples)))
-                detection = self.wake.process(clean)
+                playing = self._last_played is not None
+                detection = self.wake.process(clean, max(self.wake.threshold, self.options.playing_wake_threshold)
+                                              if playing else None)
                 self._step(clean, detection)
         except RoomVoiceError as exc:  # a bad chunk or a failing detector: report, apologise, go on
             self._capture_failed(exc, chunk.end_s)
@@ -308,7 +314,9 @@ class Room:
         elif state in BUSY and self._current is not None and self.options.barge_in.enabled:
             if detection is not None:
                 self.emit(detection)
-                if self.interrupt("barge-in-wake", t, listen=True, phrase=detection.wake_word):
+                stopped = self.player.stopped_at_s if self.player.paused else t
+                if self.interrupt("barge-in-wake", t, listen=True, phrase=detection.wake_word, stopped_at_s=stopped,
+                                  onset_s=self._phrase_onset_s):
                     self._start_listening(detection, t, listening=True)
                 return
             self._listen_for_stop(clean, t)
@@ -408,7 +416,7 @@ class Room:
             return
         onset = self._phrase_onset_s
         stopped = self.player.stopped_at_s if self.player.paused else t
-        self.interrupt("barge-in-stop", t, phrase=phrase, heard=heard,
+        self.interrupt("barge-in-stop", t, phrase=phrase, heard=heard, onset_s=onset, stopped_at_s=stopped,
                        reaction_s=None if onset is None or stopped is None else round(max(0.0, stopped - onset), 3))
 
     def interrupt(self, reason: str, t: float, listen: bool = False, **detail: Any) -> bool:
@@ -466,6 +474,8 @@ class Room:
 
     def _worker_computing(self) -> bool:
         w = self.worker
+        if self._stop_check is not None and not self._stop_check.done():
+            return True  # a stop-phrase check costs no audio time either
         return (w.busy or w.has_runnable()) and not w.waiting_on_audio and not self.player.has_queued
 
     @property

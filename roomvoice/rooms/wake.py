@@ -164,11 +164,13 @@ class WakeWordDetector:
         """Score (0..1) of the most recent chunk, for meters and benchmarks."""
         return self._last_score
 
-    def process(self, chunk: AudioChunk) -> WakeDetection | None:
+    def process(self, chunk: AudioChunk, threshold: float | None = None) -> WakeDetection | None:
         """Score one chunk; report a detection if it fires.
 
         Args:
             chunk: a contract chunk: 1 280 ``int16`` samples at 16 000 Hz, mono.
+            threshold: this chunk's threshold instead of :attr:`threshold` (a room raises it
+                while it plays: its own voice, after echo cancellation, can still score near 0.5).
 
         Returns:
             A :class:`WakeDetection` (``score`` of the chunk that fired, ``audio_time_s`` =
@@ -193,7 +195,7 @@ class WakeWordDetector:
         if self._last_detection_s is not None and chunk.start_s < self._last_detection_s - chunk.duration_s:
             logger.debug("audio time went back to %.2f s: new stream, cooldown cleared", chunk.start_s)
             self._last_detection_s = None
-        if score < self.threshold:
+        if score < (self.threshold if threshold is None else threshold):
             return None
         if self._last_detection_s is not None and chunk.end_s - self._last_detection_s < self.cooldown_s:
             return None
