@@ -8,6 +8,7 @@ streams record what was written. Install it with ``monkeypatch.setitem(sys.modul
 
 from __future__ import annotations
 
+import time
 import types
 
 import numpy as np
@@ -19,6 +20,11 @@ class _FakeStream:
         self.closed = False
 
     def read(self, frames: int, exception_on_overflow: bool = True) -> bytes:
+        if self.owner.realtime:  # a sound card's read blocks until the frames were captured
+            if self.owner.t0 is None:
+                self.owner.t0 = time.monotonic()
+            due = self.owner.t0 + (self.owner.read_pos + frames) / float(self.rate)
+            time.sleep(max(0.0, due - time.monotonic()))
         cap = self.owner.capture
         pos = self.owner.read_pos
         block = cap[pos : pos + frames]
@@ -63,15 +69,19 @@ class FakePyAudio(types.ModuleType):
         capture: int16 samples ``(n,)`` or ``(n, channels)`` the microphone delivers.
         inputs: number of capture devices (0 = a box without a microphone).
         outputs: number of playback devices.
+        realtime: reads block until the frames would have been captured (wall-clock pace).
     """
 
     paInt16 = 8
 
-    def __init__(self, capture: np.ndarray | None = None, *, inputs: int = 1, outputs: int = 1) -> None:
+    def __init__(self, capture: np.ndarray | None = None, *, inputs: int = 1, outputs: int = 1,
+                 realtime: bool = False) -> None:
         super().__init__("pyaudio")
         cap = np.zeros((0, 1), np.int16) if capture is None else np.asarray(capture, dtype=np.int16)
         self.capture = cap.reshape(-1, 1) if cap.ndim == 1 else cap
         self.read_pos = 0
+        self.realtime = realtime
+        self.t0: float | None = None
         self.devices = [{"maxInputChannels": 2, "maxOutputChannels": 0}] * inputs + \
                        [{"maxInputChannels": 0, "maxOutputChannels": 2}] * outputs
         self.opened: list[dict] = []
