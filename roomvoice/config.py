@@ -54,6 +54,8 @@ class SourceConfig:
             "microphone" at this gain (dB; None = no echo path). Tests, benchmarks and the demo.
         echo_delay_s: delay of that echo path (s).
         noise_dbfs: simulated white noise added to the file's audio (dBFS; None = none).
+        start_at: for a ``realtime`` file: Unix time at which its audio time 0 plays (rooms of a
+            simulated house share one; ``roomvoice run`` sets it when None).
         device_index: for ``microphone``: pyaudio input device index (None = default).
         sample_rate: for ``microphone``: capture rate in Hz (resampled to 16 kHz).
         channels: for ``microphone``: capture channels (mixed down to mono).
@@ -70,6 +72,7 @@ class SourceConfig:
     echo_gain_db: Optional[float] = None
     echo_delay_s: float = 0.03
     noise_dbfs: Optional[float] = None
+    start_at: Optional[float] = None
     device_index: Optional[int] = None
     sample_rate: int = 16000
     channels: int = 1

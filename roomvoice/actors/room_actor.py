@@ -253,10 +253,21 @@ class RoomRunner:
 
     def _start_s(self, source: Any) -> float:
         """Where the audio clock resumes: a file at its saved position; a live source adds the wall
-        time the room was down, so timers reloaded after a restart still ring on time."""
+        time the room was down, so timers reloaded after a restart still ring on time. A paced file
+        with ``source.start_at`` waits for it (or skips what it missed), so the rooms of a simulated
+        house hear one timeline together."""
         start = self.resume_s
         if not source.finite and self._resume_wall is not None:
             start += max(0.0, time.time() - float(self._resume_wall))
+        start_at = self.cfg.source.start_at
+        if start_at is not None and source.paced and source.finite:  # a simulated house: one timeline
+            wait = float(start_at) - time.time()
+            if wait > 0:
+                self._stop.wait(wait)
+            elif -wait > start:  # started late: a live microphone does not hear what was said before
+                logger.warning("%s: audio started %.2f s after source.start_at; skipping that audio",
+                               self.cfg.name, -wait)
+                start = -wait
         return start
 
     def _loop(self) -> None:

@@ -23,8 +23,9 @@ class ServeServices:
         self._assistant = serve.get_deployment_handle("Assistant", app_name=app_name)
         self._tts = serve.get_deployment_handle("TextToSpeech", app_name=app_name)
 
-    def transcribe(self, utterance: Utterance) -> Transcript:
-        return self._stt.transcribe.remote(utterance.samples).result(timeout_s=self.timeout_s)
+    def transcribe(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
+        """Speech-to-text of ``utterance`` (``prompt``: words to bias towards)."""
+        return self._stt.transcribe.remote(utterance.samples, prompt).result(timeout_s=self.timeout_s)
 
     def reply(self, request: AssistantRequest) -> Iterable[ReplySentence]:
         """The Assistant's streamed reply: a Serve response generator, whose ``cancel()`` stops the

@@ -205,7 +205,7 @@ class Room:
         self.stop_listener = EndOfSpeechDetector(EndpointSettings(
             vad=endpoint.settings.vad, silero_threshold=endpoint.settings.silero_threshold,
             min_speech_s=b.min_speech_s, end_silence_s=b.end_silence_s, no_speech_timeout_s=1e9,
-            max_utterance_s=b.max_phrase_s, pre_roll_s=0.16))
+            max_utterance_s=b.max_phrase_s, pre_roll_s=0.4))
         self.turns: deque[TurnResult] = deque(maxlen=500)
         self.turn_count = 0
         self.audio_time_s = 0.0
@@ -399,9 +399,19 @@ class Room:
                 self.player.pause(t)
         elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None and self._stop_check is None:
             self._phrase_onset_s = update.speech_start_s
-            self._stop_check = self._checker.submit(self.services.transcribe, update.utterance)
+            self._stop_check = self._checker.submit(self._transcribe_phrase, update.utterance)
         elif update.kind in (EndpointKind.TOO_LONG, EndpointKind.END_OF_SPEECH):
             self.player.resume()  # long speech (or a check already running): not a stop phrase
+            self._room_event("speech_over_reply", t, onset_s=update.speech_start_s, outcome=update.kind.value)
+
+    def _transcribe_phrase(self, utterance: Utterance) -> Transcript:
+        """STT of a short phrase heard over a reply, biased towards the stop phrases (a "stop" whose
+        first consonant the echo canceller damped was heard as "up" without it)."""
+        prompt = ". ".join(p.capitalize() for p in self.options.barge_in.stop_phrases) + "."
+        try:
+            return self.services.transcribe(utterance, prompt=prompt)
+        except TypeError:  # services without vocabulary biasing
+            return self.services.transcribe(utterance)
 
     def _apply_stop_check(self, t: float) -> None:
         future, self._stop_check = self._stop_check, None
@@ -413,6 +423,7 @@ class Room:
         phrase = match_stop_phrase(heard, self.options.barge_in.stop_phrases)
         if phrase is None:
             self.player.resume()
+            self._room_event("speech_over_reply", t, onset_s=self._phrase_onset_s, heard=heard, outcome="not-a-stop")
             return
         onset = self._phrase_onset_s
         stopped = self.player.stopped_at_s if self.player.paused else t

@@ -66,10 +66,15 @@ class SpeechToText:
         self.batch_sizes.append(len(batch))
         return await asyncio.to_thread(self.engine.transcribe, batch, language=self.language)
 
-    async def transcribe(self, samples: np.ndarray) -> Transcript:
-        """Transcribe one utterance (batched with concurrent calls from other rooms)."""
+    async def transcribe(self, samples: np.ndarray, prompt: str | None = None) -> Transcript:
+        """Transcribe one utterance (batched with concurrent calls from other rooms); with a
+        ``prompt`` (words to bias towards, e.g. stop phrases) it is decoded on its own."""
         arr = _check_utterance(samples)
         try:
+            if prompt:
+                [result] = await asyncio.to_thread(self.engine.transcribe, [arr], language=self.language,
+                                                   prompt=prompt)
+                return result
             return await self.transcribe_batch(arr)
         except Exception as exc:
             raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc

@@ -37,9 +37,9 @@ class LocalServices:
         self.max_tokens, self.temperature, self.language = max_tokens, temperature, language
         self.timeout_s = timeout_s
 
-    def transcribe(self, utterance: Utterance) -> Transcript:
+    def transcribe(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
         try:
-            return self.stt.transcribe([utterance.samples], language=self.language)[0]
+            return self.stt.transcribe([utterance.samples], language=self.language, prompt=prompt)[0]
         except Exception as exc:
             raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc
 

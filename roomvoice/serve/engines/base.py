@@ -154,13 +154,15 @@ class SpeechToTextEngine(ABC):
     name: str
 
     @abstractmethod
-    def transcribe(self, batch: Sequence[np.ndarray], *, language: str | None = None) -> list[Transcript]:
+    def transcribe(self, batch: Sequence[np.ndarray], *, language: str | None = None,
+                   prompt: str | None = None) -> list[Transcript]:
         """Transcribe utterances.
 
         Args:
             batch: ``numpy.int16`` arrays of shape ``(n,)``, 16 000 Hz mono (the contract).
             language: ISO 639-1 code to force (``"en"``), or None to use the engine's default
                 (or detect, for multilingual models).
+            prompt: words to bias recognition towards (engines without biasing ignore it).
 
         Returns:
             One :class:`~roomvoice.events.Transcript` per item, in order, with ``audio_s``

@@ -93,13 +93,16 @@ class FasterWhisperEngine(SpeechToTextEngine):
                                     f"{self.model_path} is English-only; cannot transcribe language {lang!r}")
         return lang
 
-    def transcribe(self, batch: Sequence[np.ndarray], *, language: str | None = None) -> list[Transcript]:
+    def transcribe(self, batch: Sequence[np.ndarray], *, language: str | None = None,
+                   prompt: str | None = None) -> list[Transcript]:
         """Transcribe each utterance of ``batch`` in order.
 
         Args:
             batch: ``numpy.int16`` arrays ``(n,)`` at 16 000 Hz mono (float arrays at full
                 scale ±1.0 are accepted too).
             language: ISO 639-1 code, or None for the engine's default.
+            prompt: text that biases decoding towards its words (whisper's ``initial_prompt``),
+                e.g. the stop phrases when checking a short phrase heard over a reply.
 
         Returns:
             One :class:`~roomvoice.events.Transcript` per item: stripped text (``""`` when
@@ -112,14 +115,14 @@ class FasterWhisperEngine(SpeechToTextEngine):
         """
         audio = [check_audio(samples, index=i) for i, samples in enumerate(batch)]
         lang = self._language(language)
-        return [self._one(samples, lang) for samples in audio]
+        return [self._one(samples, lang, prompt) for samples in audio]
 
-    def _one(self, samples: np.ndarray, language: str | None) -> Transcript:
+    def _one(self, samples: np.ndarray, language: str | None, prompt: str | None = None) -> Transcript:
         t0 = time.perf_counter()
         try:
             segments, info = self._model.transcribe(
                 samples, language=language, beam_size=self.beam_size, vad_filter=self.vad_filter,
-                condition_on_previous_text=False, without_timestamps=True,
+                condition_on_previous_text=False, without_timestamps=True, initial_prompt=prompt or None,
             )
             text = "".join(segment.text for segment in segments).strip()  # decoding runs here
         except RoomVoiceError:
