@@ -41,7 +41,8 @@ class SourceConfig:
 
     Attributes:
         type: ``"file"`` (WAV/FLAC files played in order) or ``"microphone"`` (pyaudio).
-        paths: for ``file``: audio files, any rate/channels (resampled to 16 kHz mono).
+        paths: for ``file``: audio files, any rate/channels (resampled to 16 kHz mono); an entry
+            ``silence:SECONDS`` is that much silence.
         gap_s: seconds of silence between files.
         lead_s: seconds of silence before the first file (lets the noise floor settle).
         tail_s: seconds of silence after the last file.
@@ -558,7 +559,15 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
             if not room.source.paths:
                 _fail(f"{k}.source.paths", "a file source needs at least one audio file")
             for i, p in enumerate(room.source.paths):
-                if not Path(p).is_file():
+                if str(p).startswith("silence:"):
+                    from roomvoice.errors import AudioError
+                    from roomvoice.rooms.sources import _silence_seconds
+
+                    try:
+                        _silence_seconds(str(p))
+                    except AudioError as exc:
+                        _fail(f"{k}.source.paths[{i}]", exc.message)
+                elif not Path(p).is_file():
                     _fail(f"{k}.source.paths[{i}]", f"file not found: {p}")
         if not 8000 <= room.source.sample_rate <= 192000:
             _fail(f"{k}.source.sample_rate", f"{room.source.sample_rate} Hz is outside 8000..192000 Hz")

@@ -22,6 +22,10 @@ from roomvoice.events import RoomStatus
 
 logger = logging.getLogger(__name__)
 
+HOUSE_START_S = 8.0
+"""Seconds (plus 2 per room) after which the real-time file sources of a run start playing together
+(room actors load their wake word and VAD models first)."""
+
 
 @dataclass(frozen=True)
 class RunResult:
@@ -103,8 +107,11 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
             from roomvoice.actors.arbiter import DEFAULT_NAME, start_wake_arbiter
 
             arbiter, arbiter_name = start_wake_arbiter(cfg.arbiter), DEFAULT_NAME  # held for the whole run
+        house_start = time.time() + HOUSE_START_S + 2.0 * len(cfg.rooms)
         for room in cfg.rooms.values():
             plain = OmegaConf.to_object(room) if OmegaConf.is_config(room) else room
+            if plain.source.type == "file" and plain.source.realtime and plain.source.start_at is None:
+                plain.source.start_at = house_start  # simulated rooms hear one timeline, once all are up
             actors[room.name] = start_room_actor(plain, cfg.ray.app_name, str(run_dir), cfg.assistant.apology,
                                                  store.url, options=room_options(plain, cfg),
                                                  arbiter_name=arbiter_name, arbiter_timeout_s=cfg.arbiter.timeout_s)

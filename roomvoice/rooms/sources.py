@@ -57,11 +57,31 @@ class AudioSource(ABC):
         return bool(getattr(self, "realtime", not self.finite))
 
 
+SILENCE_PREFIX = "silence:"
+"""A file source's path ``silence:SECONDS`` is that much silence (scenes built from config)."""
+
+
+def _silence_seconds(entry: str) -> float:
+    """Seconds of a ``silence:SECONDS`` path entry.
+
+    Raises:
+        AudioError: ``audio-not-found`` when SECONDS is not a number in 0..600.
+    """
+    try:
+        seconds = float(entry[len(SILENCE_PREFIX):])
+    except ValueError:
+        seconds = -1.0
+    if not 0.0 <= seconds <= 600.0:
+        raise AudioError("audio-not-found", f"{entry!r}: expected silence:SECONDS with 0 <= SECONDS <= 600")
+    return seconds
+
+
 class FileSource(AudioSource):
     """Plays audio files in order, as if they were heard by a microphone.
 
     Args:
-        paths: WAV/FLAC/OGG files, any sample rate and channel count (resampled with soxr).
+        paths: WAV/FLAC/OGG files, any sample rate and channel count (resampled with soxr);
+            an entry ``silence:SECONDS`` is that much silence.
         gap_s: seconds of silence between files.
         lead_s: seconds of silence before the first file.
         tail_s: seconds of silence after the last file (lets end of speech fire).
@@ -92,6 +112,9 @@ class FileSource(AudioSource):
         for i, p in enumerate(paths):
             if i:
                 parts.append(silence(gap_s))
+            if str(p).startswith(SILENCE_PREFIX):
+                parts.append(silence(_silence_seconds(str(p))))
+                continue
             samples = read_audio_file(p).samples
             if gain != 1.0:
                 samples = np.clip(np.round(samples.astype(np.float64) * gain), -32768, 32767).astype(np.int16)
