@@ -439,7 +439,8 @@ class WakeDecision(_Jsonable):
         decided_after_s: arbiter wall seconds from this claim's receipt to the decision.
         rule: why: ``"alone"`` (no other claim), ``"level"`` (loudest), ``"score"`` (levels within
             the tie margin, higher wake score), ``"fail-open"`` (no answer from the arbiter in time:
-            the room answers alone), ``"duplicate"`` (a second claim of one room in one window).
+            the room answers alone), ``"duplicate"`` (a second claim of one room in one window),
+            ``"late"`` (the claim reached the arbiter just after the window of the same wake closed).
     """
 
     room: str

@@ -249,3 +249,25 @@ def test_zero_window_decides_each_claim_alone():
     book.submit(claim("kitchen", -10.0), 1.0)
     book.submit(claim("office", -5.0), 1.0)
     assert [(d.room, d.rule) for d in book.due(1.0)] == [("kitchen", "alone"), ("office", "alone")]
+
+
+def test_a_late_claim_of_the_same_wake_loses_to_the_window_it_missed():
+    """Under a stalled CPU one room's claim can reach the arbiter after the window of that wake closed:
+    within late_s it loses to that window's winner (one answer per wake) instead of winning alone."""
+    from roomvoice.rooms.arbitration import ArbitrationBook
+
+    book = ArbitrationBook(0.2, 1.0, late_s=1.0)
+    book.submit(WakeClaim("kitchen", "home", 0.9, -20.0, 5.0, "k1"), 10.0)
+    book.submit(WakeClaim("office", "home", 0.9, -30.0, 5.0, "o1"), 10.05)
+    assert {d.claim_id: d.won for d in book.due(10.2)} == {"k1": True, "o1": False}
+    book.submit(WakeClaim("den", "home", 0.95, -10.0, 5.0, "d1"), 10.7)  # louder, but 0.5 s late
+    [late] = book.due(10.7)
+    assert (late.won, late.winner, late.rule) == (False, "kitchen", "late")
+    book.submit(WakeClaim("garage", "cellar", 0.9, -20.0, 5.0, "g1"), 10.7)  # another zone: its own wake
+    [g] = book.due(10.9)
+    assert g.won and g.rule == "alone"
+    book.submit(WakeClaim("kitchen", "home", 0.9, -20.0, 9.0, "k2"), 10.8)  # the winner's next wake
+    book.submit(WakeClaim("den", "home", 0.9, -25.0, 9.0, "d2"), 12.5)  # past late_s: a new wake
+    decisions = {d.claim_id: d for d in book.due(13.0)}
+    assert decisions["k2"].won and decisions["k2"].rule == "alone"
+    assert decisions["d2"].won and decisions["d2"].rule == "alone"

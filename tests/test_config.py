@@ -11,9 +11,35 @@ def test_default_is_cpu_preset_with_demo_rooms():
     assert cfg.preset.name == "cpu"
     assert set(cfg.rooms) == {"kitchen", "office"}
     assert cfg.llm.engine == "llama_cpp" and cfg.stt.model == "tiny.en"
-    for room in cfg.rooms.values():
-        assert room.source.type == "file" and len(room.source.paths) == 4
-    assert cfg.ray.dashboard is False
+    for room in cfg.rooms.values():  # the demo house: one talker timeline, heard in real time
+        assert room.source.type == "file" and len(room.source.paths) == 5 and room.source.realtime
+        assert room.sink.realtime and room.audio_zone == "home"
+    assert list(cfg.rooms.office.source.paths) == list(cfg.rooms.kitchen.source.paths)
+    assert cfg.rooms.office.source.gain_db == -9.0 and cfg.rooms.kitchen.source.echo_gain_db == -6.0
+    assert cfg.ray.dashboard is False and cfg.arbiter.window_s == 0.2 and cfg.followup_s == 5.0
+
+
+@pytest.mark.parametrize(("override", "key"), [
+    ("arbiter.timeout_s=0.1", "arbiter.timeout_s"),
+    ("arbiter.window_s=0", "arbiter.window_s"),
+    ("followup_s=-1", "followup_s"),
+    ("rooms.kitchen.announce_policy=later", "rooms.kitchen.announce_policy"),
+    ("rooms.kitchen.audio_zone=' '", "rooms.kitchen.audio_zone"),
+    ("rooms.kitchen.source.gain_db=90", "rooms.kitchen.source.gain_db"),
+    ("rooms.kitchen.source.paths=[silence:x]", "rooms.kitchen.source.paths[0]"),
+    ("barge_in.stop_phrases=[]", "barge_in.stop_phrases"),
+])
+def test_house_keys_are_validated_naming_the_key(override, key):
+    with pytest.raises(ConfigError) as err:
+        load_config(["rooms=[kitchen]", override])
+    assert err.value.message.startswith(key), err.value.message
+
+
+def test_aec_with_speaker_and_microphone_at_different_rates_is_a_config_error():
+    with pytest.raises(ConfigError) as err:
+        load_config(["rooms=[living_room]", "rooms.living_room.source.sample_rate=48000",
+                     "rooms.living_room.sink.sample_rate=22050"])
+    assert err.value.message.startswith("rooms.living_room.aec") and "48000" in err.value.message
 
 
 def test_cli_style_overrides():

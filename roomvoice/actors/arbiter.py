@@ -209,6 +209,17 @@ class PendingDecision:
             return True
         return bool(ready)
 
+    def answered(self) -> bool:
+        """True once the arbiter answered (or can never answer); unlike :meth:`done`, not merely
+        because the time ran out — a room still recording keeps waiting for a late answer. Non-blocking."""
+        if self._decision is not None:
+            return True
+        try:
+            ready, _ = ray.wait([self._ref], num_returns=1, timeout=0)
+        except RayError:  # Ray gone: result() fails open at once
+            return True
+        return bool(ready)
+
     def result(self, timeout_s: float | None = None) -> WakeDecision:
         """The decision; blocks at most until ``sent_s + timeout_s`` (default: the client's timeout).
 

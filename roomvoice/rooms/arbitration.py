@@ -35,6 +35,15 @@ Duplicates
     answered with the same ``winner``/``contenders`` but ``won=False`` and rule ``"duplicate"``,
     so a room never starts two turns for one wake; its first claim carries the real outcome.
 
+Late claims
+    A claim that reaches the arbiter after its zone's window closed, but within ``late_s`` (1 s) of
+    that close, from a room that was not in it, is the same wake heard by a room whose claim was
+    delayed (a stalled CPU, a slow node): it loses to that window's winner at once, rule
+    ``"late"`` — one answer per wake matters more than the best room. (Measured: under a capture
+    stall of 3.6 s on the 2-core box, four rooms' claims of one wake reached the arbiter over
+    0.2 s apart and all four answered before this rule.) The winner's own next claim always opens
+    a new window.
+
 Leaving
     :meth:`ArbitrationBook.leave` drops a room's claims from open windows (a room that stops or
     restarts mid-window). The others are decided without it; a window left empty is discarded.
@@ -54,7 +63,7 @@ from dataclasses import dataclass, field
 
 from roomvoice.events import WakeClaim, WakeDecision
 
-RULES = ("alone", "level", "score", "fail-open", "duplicate")
+RULES = ("alone", "level", "score", "fail-open", "duplicate", "late")
 """Every ``WakeDecision.rule`` (``fail-open`` is decided by the room's client, never here)."""
 
 
@@ -128,6 +137,8 @@ class _Window:
     closes_s: float
     """``opened_s + window_s`` (s)."""
     entries: list[_Received] = field(default_factory=list)
+    late_of: tuple[str, tuple[str, ...]] | None = None
+    """For a late claim: (winner, contenders) of the window it missed."""
 
 
 class ArbitrationBook:
@@ -136,17 +147,21 @@ class ArbitrationBook:
     Args:
         window_s: seconds from a zone's first claim during which that zone's claims compete (>= 0).
         level_tie_db: levels within this many dB of the loudest are a tie, broken by score (>= 0).
+        late_s: seconds after a window's close during which another room's claim of that zone is
+            a late copy of the same wake (>= 0; 0 turns the rule off).
 
     Raises:
         ValueError: a negative or non-finite ``window_s`` / ``level_tie_db``.
     """
 
-    def __init__(self, window_s: float, level_tie_db: float) -> None:
-        for name, value in (("window_s", window_s), ("level_tie_db", level_tie_db)):
+    def __init__(self, window_s: float, level_tie_db: float, late_s: float = 1.0) -> None:
+        for name, value in (("window_s", window_s), ("level_tie_db", level_tie_db), ("late_s", late_s)):
             if not math.isfinite(value) or value < 0:
                 raise ValueError(f"{name}: must be a finite number >= 0, got {value!r}")
         self.window_s = float(window_s)
         self.level_tie_db = float(level_tie_db)
+        self.late_s = float(late_s)
+        self._closed: dict[str, tuple[float, str, tuple[str, ...]]] = {}  # zone -> (closed at, winner, contenders)
         self._windows: list[_Window] = []  # ordered by closes_s (opened with a non-decreasing clock)
         self._pending_ids: set[str] = set()
         self.claims_total = 0
@@ -170,7 +185,13 @@ class ArbitrationBook:
         if claim.claim_id in self._pending_ids:
             raise ValueError(f"claim_id: {claim.claim_id!r} is already waiting for a decision")
         window = self._open_window(claim.zone, now_s)
-        if window is None:
+        closed = self._closed.get(claim.zone)
+        if window is None and closed is not None and now_s < closed[0] + self.late_s \
+                and claim.room not in closed[2]:
+            window = _Window(claim.zone, now_s, now_s, late_of=(closed[1], closed[2]))  # decided at once
+            self._windows.append(window)
+            self._windows.sort(key=lambda w: w.closes_s)
+        elif window is None:
             window = _Window(claim.zone, now_s, now_s + self.window_s)
             self._windows.append(window)
             self._windows.sort(key=lambda w: w.closes_s)
@@ -228,6 +249,12 @@ class ArbitrationBook:
         return None
 
     def _decide(self, window: _Window, now_s: float) -> list[WakeDecision]:
+        if window.late_of is not None:
+            winner_room, contenders = window.late_of
+            return [WakeDecision(room=e.claim.room, claim_id=e.claim.claim_id, won=False, winner=winner_room,
+                                 zone=window.zone, contenders=contenders,
+                                 decided_after_s=max(0.0, now_s - e.received_s), rule="late")
+                    for e in window.entries]
         firsts: dict[str, _Received] = {}
         for entry in window.entries:
             firsts.setdefault(entry.claim.room, entry)
@@ -235,6 +262,7 @@ class ArbitrationBook:
         winner, rule = pick_winner(competing, self.level_tie_db)
         others = sorted((c for c in competing if c.room != winner.room), key=_rank_key)
         contenders = (winner.room, *(c.room for c in others))
+        self._closed[window.zone] = (window.closes_s, winner.room, contenders)
         decisions = []
         for entry in window.entries:
             first = firsts[entry.claim.room] is entry

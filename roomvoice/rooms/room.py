@@ -345,8 +345,8 @@ class Room:
 
     def _check_arbiter(self, t: float) -> bool:
         """A decision that came in while recording: True if the wake was lost (capture dropped)."""
-        if self._pending is None or not self._pending.done():
-            return False
+        if self._pending is None or not getattr(self._pending, "answered", self._pending.done)():
+            return False  # no answer yet: keep recording (the turn waits for it at end of speech)
         decision = self._pending.result(0.0)
         if decision.won:
             self._pending = _Decided(decision)
@@ -392,6 +392,8 @@ class Room:
                 return
         if not self.stop_listener.active:
             self.stop_listener.start(clean.start_s)
+            if self._stop_check is None and not self.player.paused:
+                self._phrase_onset_s = None
         update = self.stop_listener.process(clean)
         if update.kind is EndpointKind.SPEECH_STARTED:
             self._phrase_onset_s = update.speech_start_s
@@ -447,6 +449,7 @@ class Room:
             self.machine.interrupted(t, reason, listen)
             self.stop_listener.reset()
             self._stop_check = None
+            self._phrase_onset_s = None
             self.cond.notify_all()
         if reason.startswith("barge-in"):
             self._room_event("barge_in", t, reason=reason, **detail)

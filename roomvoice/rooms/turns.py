@@ -55,6 +55,9 @@ logger = logging.getLogger(__name__)
 MAX_CLIPPED_FRACTION = 0.05
 """Utterances with more than 5 % of samples at full scale are refused as clipped."""
 NO_SPEECH_APOLOGY = "Sorry, I didn't catch that."
+ARBITER_GRACE_S = 0.25
+"""Wall seconds a turn still waits for the arbiter after end of speech when the claim's own timeout has
+passed (a claim delayed by a stalled CPU must not make two rooms answer)."""
 
 
 class TurnCancelled(Exception):
@@ -246,7 +249,12 @@ class TurnWorker:
                               utterance_s=u.duration_s, started_at=job.started_at)
         if job.decision is not None:
             t_wait = time.monotonic()
-            decision: WakeDecision = job.decision.result(room.options.arbiter_timeout_s)
+            # the budget counts from the claim; an answer is still awaited a little after end of speech
+            sent = getattr(job.decision, "sent_s", None)
+            budget = room.options.arbiter_timeout_s
+            if sent is not None:
+                budget = max(budget, t_wait - sent + ARBITER_GRACE_S)
+            decision: WakeDecision = job.decision.result(budget)
             timings = replace(timings, arbiter_wait_s=round(time.monotonic() - t_wait, 4))
             if not decision.won:
                 room.lose_wake(job.control, decision, t)
@@ -304,7 +312,7 @@ class TurnWorker:
                 logger.warning("%s: could not announce %r: %s", room.name, job.text[:60], err)
                 room.emit(ErrorEvent(room.name, Stage.TTS, err.code, err.message, t))
                 code = err.code
-            room.advance(job.control, "done", t, reason="announcement-done")
+            room.advance(job.control, "done", room.audio_time_s, reason="announcement-done")
         result = Announcement(room.name, job.text, job.source, seconds, t, path, code)
         room.emit(result)
         return result
@@ -336,7 +344,7 @@ class TurnWorker:
                     room.player.enqueue(audio)
                     if first and timings.tts_first_audio_s == 0.0:
                         timings = replace(timings, tts_first_audio_s=time.monotonic() - t_synth)
-                        if not room.advance(control, "speaking", t):
+                        if not room.advance(control, "speaking", room.audio_time_s):
                             raise TurnCancelled(control.reason or "cancelled")
                 stage = Stage.ASSISTANT
             stage = Stage.PLAYBACK
@@ -358,7 +366,7 @@ class TurnWorker:
                           ended_at=time.time())
         result = room.record(TurnResult(room.name, room.turn_count + 1, transcript, reply, source, timings, path,
                                         tool_calls=tuple(tool_calls), followup=job.followup))
-        room.finish_turn(control, t, reply, "reply-done" if sentences else "no-reply")
+        room.finish_turn(control, room.audio_time_s, reply, "reply-done" if sentences else "no-reply")
         return result
 
     def _audio_timings(self, job: Job, timings: TurnTimings) -> TurnTimings:
@@ -444,7 +452,7 @@ class TurnWorker:
         room.last_reply = apology
         result = room.record(TurnResult(room.name, room.turn_count + 1, transcript, apology, "apology",
                                         timings, path, event, followup=job.followup))
-        room.recover(job.control, t)
+        room.recover(job.control, room.audio_time_s)
         return result
 
     def _speak_apology(self, text: str, control: TurnControl) -> str | None:
