@@ -228,3 +228,43 @@ def test_followup_is_answered_without_the_wake_word(tmp_path):
         assert len(events.of(WakeDetection)) == 1  # only the first request had the wake word
         assert [(c.domain, c.service, c.body) for c in fake.calls] == \
             [("light", "turn_on", {"entity_id": ["light.kitchen_lights"]})]
+
+
+class FailingSink(WavSink):
+    """A speaker that dies after a few chunks of a reply (a USB speaker unplugged mid-sentence)."""
+
+    def __init__(self, directory, after_writes=5):
+        super().__init__(directory)
+        self.after, self.writes = after_writes, 0
+
+    def write(self, audio):
+        self.writes += 1
+        if self.writes == self.after:
+            from roomvoice.errors import AudioError
+
+            raise AudioError("audio-device-lost", "the speaker went away")
+        super().write(audio)
+
+
+def test_a_sink_that_fails_mid_reply_gives_an_error_and_the_room_listens_again(services, tmp_path):
+    from roomvoice.events import ErrorEvent
+
+    house = SimulatedHouse([RoomAcoustics("den", echo_gain_db=-6.0)], duration_s=26.0)
+    request_at(house, 1.0, "What time is it?")
+    request_at(house, 14.0, "What time is it?")
+    room, events = house_room(house, "den", services, tmp_path, sink=FailingSink(tmp_path / "den"))
+    turns = room.run(house.microphone("den").chunks())
+    assert [t.reply_source for t in turns] == ["apology", "fast_path"], turns  # then answered again
+    [err] = events.of(ErrorEvent)
+    assert err.code == "audio-device-lost" and err.stage.value == "playback"
+    assert room.state.value == "idle"
+
+
+def test_barge_in_racing_the_natural_end_of_the_reply_does_nothing(services, tmp_path):
+    house = SimulatedHouse([RoomAcoustics("den")], duration_s=8.0)
+    request_at(house, 1.0, "What time is it?")
+    room, events = house_room(house, "den", services, tmp_path)
+    [turn] = room.run(house.microphone("den").chunks())
+    assert not turn.interrupted
+    assert room.interrupt("barge-in-stop", room.audio_time_s) is False  # the reply already ended
+    assert events.of(RoomEvent, kind="barge_in") == [] and room.state.value == "idle"

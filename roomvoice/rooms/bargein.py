@@ -13,11 +13,19 @@ a new turn (handled by the room).
 
 from __future__ import annotations
 
+import logging
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 
 from rapidfuzz import fuzz
+
+from roomvoice.events import Transcript, Utterance
+from roomvoice.rooms.audio import AudioChunk
+from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind, EndpointSettings
+
+logger = logging.getLogger(__name__)
 
 FILLER_WORDS = frozenset({"please", "jarvis", "hey", "ok", "okay", "oh", "um", "uh", "now", "it", "just", "alright",
                           "right", "so", "well", "thanks", "thank", "you"})
@@ -83,3 +91,104 @@ def match_stop_phrase(text: str, phrases: Sequence[str]) -> str | None:
         if n > 1 and fuzz.ratio(said.replace(" ", ""), p.replace(" ", "")) >= FUZZY_MIN:
             return phrase
     return None
+
+
+@dataclass(frozen=True)
+class StopVerdict:
+    """What :meth:`StopPhraseListener.process` decided about a phrase heard over the reply.
+
+    Attributes:
+        kind: ``"pause"`` (speech started: hold playback), ``"resume"`` (not a stop phrase: play on),
+            ``"stop"`` (a stop phrase: interrupt the turn).
+        onset_s: audio time (s) the phrase's speech started (None when unknown).
+        heard: the phrase's transcript (checks only).
+        phrase: the stop phrase matched (``"stop"`` only).
+        outcome: why it resumed: ``"not-a-stop"``, ``"too_long"``, ``"end_of_speech"`` (a check was
+            already running).
+    """
+
+    kind: str
+    onset_s: float | None = None
+    heard: str = ""
+    phrase: str | None = None
+    outcome: str = ""
+
+
+class StopPhraseListener:
+    """Listens for stop phrases while a room is busy (see the module docs). Not thread-safe: the
+    room's capture thread owns it; transcription runs on one helper thread.
+
+    Args:
+        settings: the room's barge-in settings.
+        vad: the room's VAD (``"silero"`` or ``"energy"``) and its threshold, for the phrase detector.
+        transcribe: STT of a short :class:`~roomvoice.events.Utterance`, with a ``prompt`` of words to
+            bias towards (the stop phrases: a "stop" whose first consonant the echo canceller damped was
+            heard as "up" without it).
+        name: for the helper thread's name.
+    """
+
+    def __init__(self, settings: BargeInSettings, vad: str, vad_threshold: float,
+                 transcribe: Callable[..., Transcript], name: str = "room") -> None:
+        self.settings = settings
+        self._detector = EndOfSpeechDetector(EndpointSettings(
+            vad=vad, silero_threshold=vad_threshold, min_speech_s=settings.min_speech_s,
+            end_silence_s=settings.end_silence_s, no_speech_timeout_s=1e9, max_utterance_s=settings.max_phrase_s,
+            pre_roll_s=0.4))
+        self._transcribe = transcribe
+        self._prompt = ". ".join(p.capitalize() for p in settings.stop_phrases) + "."
+        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stop-check-{name}")
+        self._check: Future | None = None
+        self.onset_s: float | None = None
+        """Audio time (s) the latest phrase's speech started."""
+
+    @property
+    def checking(self) -> bool:
+        """True while a phrase is being transcribed."""
+        return self._check is not None and not self._check.done()
+
+    def reset(self) -> None:
+        """Forget any phrase (a new turn, or the turn ended)."""
+        self._detector.reset()
+        self._check = None
+        self.onset_s = None
+
+    def process(self, clean: AudioChunk, paused: bool) -> StopVerdict | None:
+        """Feed one echo-cancelled chunk; ``paused``: playback is held for the current phrase."""
+        if self._check is not None and self._check.done():
+            return self._verdict()
+        if not self._detector.active:
+            self._detector.start(clean.start_s)
+            if self._check is None and not paused:
+                self.onset_s = None
+        update = self._detector.process(clean)
+        if update.kind is EndpointKind.SPEECH_STARTED:
+            self.onset_s = update.speech_start_s
+            return StopVerdict("pause", self.onset_s)
+        if update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None and self._check is None:
+            self.onset_s = update.speech_start_s
+            self._check = self._executor.submit(self._stt, update.utterance)
+        elif update.kind in (EndpointKind.TOO_LONG, EndpointKind.END_OF_SPEECH):
+            return StopVerdict("resume", update.speech_start_s, outcome=update.kind.value)
+        return None
+
+    def _stt(self, utterance: Utterance) -> Transcript:
+        try:
+            return self._transcribe(utterance, prompt=self._prompt)
+        except TypeError:  # services without vocabulary biasing
+            return self._transcribe(utterance)
+
+    def _verdict(self) -> StopVerdict:
+        future, self._check = self._check, None
+        try:
+            heard = future.result().text.strip()
+        except Exception as exc:  # the check failed: keep talking
+            logger.warning("stop-phrase check failed (%s)", exc)
+            heard = ""
+        phrase = match_stop_phrase(heard, self.settings.stop_phrases)
+        if phrase is None:
+            return StopVerdict("resume", self.onset_s, heard, outcome="not-a-stop")
+        return StopVerdict("stop", self.onset_s, heard, phrase)
+
+    def close(self) -> None:
+        """Stop the helper thread."""
+        self._executor.shutdown(wait=False, cancel_futures=True)

@@ -29,31 +29,35 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import Any, Protocol
+from concurrent.futures import Future
+from typing import Any
 
 import numpy as np
 
-from roomvoice.errors import AssistantError, RoomVoiceError
+from roomvoice.errors import RoomVoiceError
 from roomvoice.events import (
-    AssistantRequest,
-    ReplySentence,
+    ErrorEvent,
     RoomEvent,
     SpeechAudio,
     Stage,
-    Transcript,
     TurnResult,
-    Utterance,
     VoiceState,
     WakeClaim,
     WakeDecision,
     WakeDetection,
 )
 from roomvoice.rooms.audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, check_contract_chunk
-from roomvoice.rooms.bargein import BargeInSettings, match_stop_phrase
-from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind, EndpointSettings
+from roomvoice.rooms.bargein import StopPhraseListener
+from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind
 from roomvoice.rooms.player import Player
+from roomvoice.rooms.room_types import (
+    Decided,
+    PendingDecision,
+    RoomOptions,
+    VoiceServices,
+    WakeArbitration,
+    error_tone,
+)
 from roomvoice.rooms.sinks import AudioSink
 from roomvoice.rooms.state import VoiceStateMachine
 from roomvoice.rooms.turns import Job, TurnControl, TurnWorker
@@ -68,82 +72,6 @@ WAKE_WINDOW_CHUNKS = 20
 """Chunks (1.6 s) before a wake over which its speech level is measured."""
 WAKE_LEVEL_TOP = 8
 """The level of a wake is the mean power of its loudest 8 chunks (0.64 s, about the phrase)."""
-ANNOUNCE_POLICIES = ("wait", "interrupt")
-
-
-class VoiceServices(Protocol):
-    """What a room needs from the shared services (Serve deployments or local engines)."""
-
-    def transcribe(self, utterance: Utterance) -> Transcript:
-        """Speech-to-text of one utterance (16 kHz mono int16)."""
-
-    def reply(self, request: AssistantRequest) -> Iterable[ReplySentence]:
-        """The assistant's reply, streamed sentence by sentence (a ``cancel()`` method, if any,
-        is called on barge-in)."""
-
-    def synthesize(self, text: str) -> list[SpeechAudio]:
-        """Text-to-speech of one sentence."""
-
-
-class PendingDecision(Protocol):
-    """A wake claim's decision on its way (see :class:`~roomvoice.actors.arbiter.ArbiterClient`)."""
-
-    def done(self) -> bool:
-        """True once the decision can be read without waiting."""
-
-    def result(self, timeout_s: float | None = None) -> WakeDecision:
-        """The decision; never raises (fails open: the room answers alone)."""
-
-
-class WakeArbitration(Protocol):
-    """Where a room sends its wake claims."""
-
-    def submit(self, claim: WakeClaim) -> PendingDecision:
-        """Send ``claim`` without blocking."""
-
-
-@dataclass(frozen=True)
-class RoomOptions:
-    """How a room behaves in the house (from its config and the house's).
-
-    Attributes:
-        zone: the room's ``audio_zone``: only rooms of one zone compete for a wake.
-        realtime_playback: pace replies on the audio clock (the room stays SPEAKING while they
-            play, and its playback is the echo reference); False writes replies at once.
-        followup_s: after a reply ending with a question, listen this long without the wake word
-            (0 = off).
-        barge_in: interruption settings.
-        announce_policy: ``wait`` (announcements wait for IDLE) or ``interrupt`` (they cut a reply).
-        arbiter_timeout_s: wall seconds a claim waits for the arbiter before answering alone.
-        aec: echo cancellation with the room's playback as reference.
-        playing_wake_threshold: wake threshold while the room plays audio: through WebRTC AEC the
-            room's own "hey jarvis" still peaked at 0.49 (42 trials, ``benchmarks/aec_compare.py``)
-            against openWakeWord's usual 0.5, while a talker's wake over the reply scores ~0.99.
-    """
-
-    zone: str = "home"
-    realtime_playback: bool = False
-    followup_s: float = 0.0
-    barge_in: BargeInSettings = field(default_factory=BargeInSettings)
-    announce_policy: str = "wait"
-    arbiter_timeout_s: float = 1.0
-    aec: bool = False
-    playing_wake_threshold: float = 0.7
-
-    def __post_init__(self) -> None:
-        if self.announce_policy not in ANNOUNCE_POLICIES:
-            raise ValueError(f"announce_policy must be one of {ANNOUNCE_POLICIES}, got {self.announce_policy!r}")
-        if self.followup_s < 0 or self.arbiter_timeout_s <= 0:
-            raise ValueError("followup_s must be >= 0 and arbiter_timeout_s > 0")
-
-
-def error_tone(rate: int = 22_050) -> SpeechAudio:
-    """A short two-note descending chime (0.4 s, int16), played when even the apology cannot be synthesised."""
-    t = np.arange(int(0.2 * rate)) / rate
-    env = np.minimum(1.0, 10 * t) * np.exp(-6 * t)
-    notes = [np.sin(2 * np.pi * f * t) * env for f in (660.0, 440.0)]
-    samples = (np.concatenate(notes) * 0.3 * 32767).astype(np.int16)
-    return SpeechAudio(samples, rate, "(error tone)")
 
 
 def _power(samples: np.ndarray) -> float:
@@ -201,11 +129,8 @@ class Room:
         self.machine = VoiceStateMachine(name, on_event=self._emit_state)
         self.player = Player(sink, self.options.realtime_playback, on_played)
         self.echo = self._echo_canceller() if self.options.aec else None
-        b = self.options.barge_in
-        self.stop_listener = EndOfSpeechDetector(EndpointSettings(
-            vad=endpoint.settings.vad, silero_threshold=endpoint.settings.silero_threshold,
-            min_speech_s=b.min_speech_s, end_silence_s=b.end_silence_s, no_speech_timeout_s=1e9,
-            max_utterance_s=b.max_phrase_s, pre_roll_s=0.4))
+        self.stop_listener = StopPhraseListener(self.options.barge_in, endpoint.settings.vad,
+                                                endpoint.settings.silero_threshold, services.transcribe, name)
         self.turns: deque[TurnResult] = deque(maxlen=500)
         self.turn_count = 0
         self.audio_time_s = 0.0
@@ -222,9 +147,6 @@ class Room:
         self._wake_time_s = 0.0
         self._wake_wall = 0.0
         self._followup = False
-        self._stop_check: Future | None = None
-        self._phrase_onset_s: float | None = None
-        self._checker = ThreadPoolExecutor(max_workers=1, thread_name_prefix=f"stop-check-{name}")
         self.worker = TurnWorker(self)
 
     def _echo_canceller(self):
@@ -316,7 +238,7 @@ class Room:
                 self.emit(detection)
                 stopped = self.player.stopped_at_s if self.player.paused else t
                 if self.interrupt("barge-in-wake", t, listen=True, phrase=detection.wake_word, stopped_at_s=stopped,
-                                  onset_s=self._phrase_onset_s):
+                                  onset_s=self.stop_listener.onset_s):
                     self._start_listening(detection, t, listening=True)
                 return
             self._listen_for_stop(clean, t)
@@ -349,7 +271,7 @@ class Room:
             return False  # no answer yet: keep recording (the turn waits for it at end of speech)
         decision = self._pending.result(0.0)
         if decision.won:
-            self._pending = _Decided(decision)
+            self._pending = Decided(decision)
             return False
         self._pending = None
         self.endpoint.reset()
@@ -384,53 +306,23 @@ class Room:
             self.stop_listener.reset()
 
     def _listen_for_stop(self, clean: AudioChunk, t: float) -> None:
-        """While busy: pause playback on speech, and check short phrases for a stop phrase."""
-        b = self.options.barge_in
-        if self._stop_check is not None and self._stop_check.done():
-            self._apply_stop_check(t)
-            if self._current is None:
-                return
-        if not self.stop_listener.active:
-            self.stop_listener.start(clean.start_s)
-            if self._stop_check is None and not self.player.paused:
-                self._phrase_onset_s = None
-        update = self.stop_listener.process(clean)
-        if update.kind is EndpointKind.SPEECH_STARTED:
-            self._phrase_onset_s = update.speech_start_s
-            if b.pause_on_speech:
-                self.player.pause(t)
-        elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None and self._stop_check is None:
-            self._phrase_onset_s = update.speech_start_s
-            self._stop_check = self._checker.submit(self._transcribe_phrase, update.utterance)
-        elif update.kind in (EndpointKind.TOO_LONG, EndpointKind.END_OF_SPEECH):
-            self.player.resume()  # long speech (or a check already running): not a stop phrase
-            self._room_event("speech_over_reply", t, onset_s=update.speech_start_s, outcome=update.kind.value)
-
-    def _transcribe_phrase(self, utterance: Utterance) -> Transcript:
-        """STT of a short phrase heard over a reply, biased towards the stop phrases (a "stop" whose
-        first consonant the echo canceller damped was heard as "up" without it)."""
-        prompt = ". ".join(p.capitalize() for p in self.options.barge_in.stop_phrases) + "."
-        try:
-            return self.services.transcribe(utterance, prompt=prompt)
-        except TypeError:  # services without vocabulary biasing
-            return self.services.transcribe(utterance)
-
-    def _apply_stop_check(self, t: float) -> None:
-        future, self._stop_check = self._stop_check, None
-        try:
-            heard = future.result().text.strip()
-        except Exception as exc:  # the check failed: keep talking
-            logger.warning("%s: stop-phrase check failed (%s)", self.name, exc)
-            heard = ""
-        phrase = match_stop_phrase(heard, self.options.barge_in.stop_phrases)
-        if phrase is None:
-            self.player.resume()
-            self._room_event("speech_over_reply", t, onset_s=self._phrase_onset_s, heard=heard, outcome="not-a-stop")
+        """While busy: pause playback on speech, and interrupt on a stop phrase."""
+        verdict = self.stop_listener.process(clean, self.player.paused)
+        if verdict is None:
             return
-        onset = self._phrase_onset_s
-        stopped = self.player.stopped_at_s if self.player.paused else t
-        self.interrupt("barge-in-stop", t, phrase=phrase, heard=heard, onset_s=onset, stopped_at_s=stopped,
-                       reaction_s=None if onset is None or stopped is None else round(max(0.0, stopped - onset), 3))
+        if verdict.kind == "pause":
+            if self.options.barge_in.pause_on_speech:
+                self.player.pause(t)
+        elif verdict.kind == "resume":
+            self.player.resume()
+            self._room_event("speech_over_reply", t, onset_s=verdict.onset_s, heard=verdict.heard or None,
+                             outcome=verdict.outcome)
+        else:
+            onset = verdict.onset_s
+            stopped = self.player.stopped_at_s if self.player.paused else t
+            self.interrupt("barge-in-stop", t, phrase=verdict.phrase, heard=verdict.heard, onset_s=onset,
+                           stopped_at_s=stopped,
+                           reaction_s=None if onset is None or stopped is None else round(max(0.0, stopped - onset), 3))
 
     def interrupt(self, reason: str, t: float, listen: bool = False, **detail: Any) -> bool:
         """Cut the running turn short (barge-in, an interrupting announcement): cancel its Serve
@@ -448,8 +340,6 @@ class Room:
             self._current = None
             self.machine.interrupted(t, reason, listen)
             self.stop_listener.reset()
-            self._stop_check = None
-            self._phrase_onset_s = None
             self.cond.notify_all()
         if reason.startswith("barge-in"):
             self._room_event("barge_in", t, reason=reason, **detail)
@@ -459,8 +349,6 @@ class Room:
         with self.cond:
             state = self.machine.state
             if state in BUSY or state is S.ERROR:  # the running turn goes on; the chunk is dropped
-                from roomvoice.events import ErrorEvent
-
                 self.emit(ErrorEvent(self.name, Stage.AUDIO, exc.code, exc.message, t))
                 return
             self.endpoint.reset()
@@ -488,7 +376,7 @@ class Room:
 
     def _worker_computing(self) -> bool:
         w = self.worker
-        if self._stop_check is not None and not self._stop_check.done():
+        if self.stop_listener.checking:
             return True  # a stop-phrase check costs no audio time either
         return (w.busy or w.has_runnable()) and not w.waiting_on_audio and not self.player.has_queued
 
@@ -545,10 +433,16 @@ class Room:
         return self._pump_until(future, 120.0)
 
     def close(self) -> None:
-        """Cancel the running turn, stop the worker and the stop-phrase checker."""
+        """Cancel the running turn, leave the arbiter's open windows, stop the worker and the checker."""
         self.interrupt("room-closed", self.audio_time_s)
+        leave = getattr(self.arbiter, "leave", None)
+        if leave is not None:
+            try:
+                leave(self.name)
+            except Exception:  # the arbiter may be gone already
+                logger.debug("%s: could not leave the arbiter", self.name, exc_info=True)
         self.worker.close()
-        self._checker.shutdown(wait=False, cancel_futures=True)
+        self.stop_listener.close()
 
     # ------------------------------------------------------------------ the worker's side (under the lock)
     def record(self, result: TurnResult) -> TurnResult:
@@ -630,18 +524,4 @@ class Room:
                     self.machine.recovered(t)
 
 
-class _Decided:
-    """A decision already read (kept until the turn asks for it)."""
-
-    def __init__(self, decision: WakeDecision) -> None:
-        self._decision = decision
-
-    def done(self) -> bool:
-        return True
-
-    def result(self, timeout_s: float | None = None) -> WakeDecision:
-        return self._decision
-
-
-__all__ = ["Room", "RoomOptions", "VoiceServices", "WakeArbitration", "PendingDecision", "error_tone",
-           "AssistantError"]
+__all__ = ["Room", "RoomOptions", "VoiceServices", "WakeArbitration", "PendingDecision", "error_tone"]

@@ -35,7 +35,6 @@ from roomvoice.events import (
     AssistantRequest,
     ErrorEvent,
     ReplySentence,
-    RoomEvent,
     SpeechAudio,
     Stage,
     ToolCallRecord,

@@ -80,6 +80,7 @@ def test_microphone_room_restarted_keeps_its_clock_and_a_reloaded_timer_rings_on
     assert [(e["text"], e["source"]) for e in said] == [("Your tea timer is done.", "timer")]
     rang_at = said[0]["at"] - t0
     assert 3.5 < rang_at < 4.8, rang_at  # on time by the wall clock (chunks are 80 ms; the timer sync is 1 s)
-    # the clock went on through the downtime: ~4 s of audio when it rang, not ~1.4 s
-    assert said[0]["audio_time_s"] == pytest.approx(rang_at, abs=0.6)
+    # the clock went on through the downtime: ~4 s of audio when it rang (a loaded box lags a little), not
+    # ~2.4 s as when the microphone's clock restarted at 0
+    assert rang_at - 1.2 < said[0]["audio_time_s"] <= rang_at + 0.2
     assert second.status().audio_time_s > before + 1.0
