@@ -201,13 +201,7 @@ class PendingDecision:
 
     def done(self) -> bool:
         """True when :meth:`result` would return at once (decided, failed, or out of time). Non-blocking."""
-        if self._decision is not None or time.monotonic() >= self.sent_s + self.timeout_s:
-            return True
-        try:
-            ready, _ = ray.wait([self._ref], num_returns=1, timeout=0)
-        except RayError:  # Ray gone: result() fails open at once
-            return True
-        return bool(ready)
+        return time.monotonic() >= self.sent_s + self.timeout_s or self.answered()
 
     def answered(self) -> bool:
         """True once the arbiter answered (or can never answer); unlike :meth:`done`, not merely
