@@ -33,6 +33,14 @@ FILLER_WORDS = frozenset({"please", "jarvis", "hey", "ok", "okay", "oh", "um", "
 FUZZY_MIN = 85.0
 """rapidfuzz ratio (0..100) from which a multi-word phrase counts as matched ("never mind" heard as
 "nevermind")."""
+FUZZY_MIN_ONE_WORD = 70.0
+"""rapidfuzz ratio from which a one-word transcript matches a one-word stop phrase. Over a playing reply
+the echo canceller damps a phrase's first consonant and whisper tiny.en hears "Cancel." as "Ansel." (73)
+(``benchmarks/house.py``); most other words stay below ("stuff"/"stop" 44, "pencil"/"cancel" 50). The
+price: a lone sound-alike word said over a reply ("shop" 75, "channel" 77) stops it too."""
+STOP_VAD_THRESHOLD = 0.4
+"""Silero speech probability that counts as speech over a reply: a "Stop." said over the room's own
+reply peaked at 0.41 through the echo canceller (the room's usual threshold is 0.5)."""
 
 
 @dataclass(frozen=True)
@@ -90,6 +98,8 @@ def match_stop_phrase(text: str, phrases: Sequence[str]) -> str | None:
             return phrase
         if n > 1 and fuzz.ratio(said.replace(" ", ""), p.replace(" ", "")) >= FUZZY_MIN:
             return phrase
+        if n == 1 and len(words) == 1 and fuzz.ratio(said, p) >= FUZZY_MIN_ONE_WORD:
+            return phrase
     return None
 
 
@@ -131,7 +141,7 @@ class StopPhraseListener:
                  transcribe: Callable[..., Transcript], name: str = "room") -> None:
         self.settings = settings
         self._detector = EndOfSpeechDetector(EndpointSettings(
-            vad=vad, silero_threshold=vad_threshold, min_speech_s=settings.min_speech_s,
+            vad=vad, silero_threshold=min(vad_threshold, STOP_VAD_THRESHOLD), min_speech_s=settings.min_speech_s,
             end_silence_s=settings.end_silence_s, no_speech_timeout_s=1e9, max_utterance_s=settings.max_phrase_s,
             pre_roll_s=0.4))
         self._transcribe = transcribe
