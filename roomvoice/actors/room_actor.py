@@ -48,6 +48,7 @@ def endpoint_settings(room: RoomConfig) -> EndpointSettings:
         vad=e.vad, speech_margin_db=e.speech_margin_db, silero_threshold=e.silero_threshold,
         min_speech_s=e.min_speech_s, end_silence_s=e.end_silence_s,
         no_speech_timeout_s=e.no_speech_timeout_s, max_utterance_s=e.max_utterance_s, pre_roll_s=e.pre_roll_s,
+        turn_model=e.turn_model, short_pause_s=e.short_pause_s, turn_threshold=e.turn_threshold,
     )
 
 
