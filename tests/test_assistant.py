@@ -9,7 +9,7 @@ import pytest
 
 from roomvoice.errors import AssistantError, LLMError
 from roomvoice.events import AssistantRequest
-from roomvoice.serve.assistant import AssistantCore, ReplyAssembler
+from roomvoice.assistant import AssistantCore, ReplyAssembler
 
 NOW = datetime(2026, 11, 21, 9, 30)
 

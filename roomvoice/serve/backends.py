@@ -1,7 +1,7 @@
 """Backends behind the HTTP API: chat and rooms, in-process (tests, one process) or over Ray.
 
-- :class:`LocalChatBackend` streams from an in-process LLM engine; :class:`ServeChatBackend`
-  from the ``Assistant`` deployment.
+- :class:`LocalChatBackend` streams from the reply pipeline over an in-process LLM engine;
+  :class:`ServeChatBackend` from the ``Assistant`` deployment (the same pipeline, behind Serve).
 - :class:`LocalRooms` wraps :class:`~roomvoice.actors.room_actor.RoomRunner` objects;
   :class:`ActorRooms` finds the named ``room:<name>`` actors in the Ray cluster.
 """
@@ -9,15 +9,14 @@
 from __future__ import annotations
 
 import asyncio
-import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
+from roomvoice.assistant import AssistantCore, EngineLLM, ReplyPipeline, Sampling, TimeoutPolicy
 from roomvoice.errors import LLMError, RoomVoiceError, as_roomvoice_error
 from roomvoice.events import Announcement, ChatMessage, RoomStatus, TurnResult
-from roomvoice.serve.assistant import AssistantCore
 from roomvoice.serve.engines.base import LLMEngine
-from roomvoice.serve.streaming import iterate_in_thread
 
 
 def _who(user: Any) -> tuple[int | None, str]:
@@ -29,53 +28,29 @@ def _who(user: Any) -> tuple[int | None, str]:
 
 
 class LocalChatBackend:
-    """Chat replies from an in-process engine (fast path first), one request at a time per engine.
+    """Chat replies from the one :class:`~roomvoice.assistant.pipeline.ReplyPipeline` over an
+    in-process engine (the engine serialises its streams).
 
     Args:
         core: prompt building and fast path.
         llm: the LLM engine (started on first use).
         max_tokens: default reply cap in tokens.
         temperature: default sampling temperature.
-        timeout_s: wall seconds allowed for a whole reply (``llm-timeout`` after).
+        timeout_s: wall seconds allowed for the LLM's part of a reply (``llm-timeout`` after;
+            see :class:`~roomvoice.assistant.pipeline.TimeoutPolicy`).
     """
 
     def __init__(self, core: AssistantCore, llm: LLMEngine, *, max_tokens: int = 96, temperature: float = 0.2,
                  timeout_s: float = 30.0) -> None:
         self.core, self.llm = core, llm
-        self.max_tokens, self.temperature, self.timeout_s = max_tokens, temperature, timeout_s
-        self._lock = asyncio.Lock()
+        self.pipeline = ReplyPipeline(core, EngineLLM(llm), sampling=Sampling(max_tokens, temperature),
+                                      timeouts=TimeoutPolicy(timeout_s))
 
     async def stream(self, user: Any, messages: Sequence[ChatMessage], max_tokens: int | None,
                      temperature: float | None) -> AsyncIterator[str]:
-        request, llm_messages = self.core.chat_messages(messages, *_who(user))
-        answer = await asyncio.to_thread(self.core.fast_answer, request)  # may call Home Assistant
-        if answer is not None:
-            yield answer
-            return
-        deadline = time.monotonic() + self.timeout_s
-        async with self._lock:
-            tool = await asyncio.to_thread(self.core.tool_step, request, self._complete_json)
-            if tool is not None:
-                yield tool.text
-                return
-            stream = iterate_in_thread(lambda: self.llm.stream_chat(
-                llm_messages, max_tokens=max_tokens or self.max_tokens,
-                temperature=self.temperature if temperature is None else temperature))
-            try:
-                async for delta in stream:
-                    if time.monotonic() > deadline:
-                        raise LLMError("llm-timeout", f"no complete reply within {self.timeout_s:g} s")
-                    yield delta
-            except LLMError:
-                raise
-            except Exception as exc:
-                raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
-            finally:
-                await stream.aclose()
-
-
-    def _complete_json(self, messages, schema, max_tokens: int) -> str:
-        return self.llm.complete_json(messages, schema, max_tokens=max_tokens)
+        async with aclosing(self.pipeline.chat(messages, max_tokens, temperature, *_who(user))) as deltas:
+            async for delta in deltas:
+                yield delta
 
 
 class ServeChatBackend:

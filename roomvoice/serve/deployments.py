@@ -5,9 +5,9 @@
 - :class:`LLM` streams text deltas; the blocking engine runs in a worker thread, one
   request at a time per replica (llama.cpp contexts are not thread-safe).
 - :class:`TextToSpeech` synthesises one sentence per call.
-- :class:`Assistant` streams :class:`~roomvoice.events.ReplySentence` objects: the fast path
-  (time, date, Home Assistant intents, executed there), else one constrained LLM tool call
-  for a home request, else the LLM's words split into sentences as it writes.
+- :class:`Assistant` runs the one reply pipeline (:mod:`roomvoice.assistant.pipeline`: the fast
+  path — time, date, Home Assistant intents, executed there — else one constrained LLM tool
+  call for a home request, else the LLM's words) for voice (sentences) and chat (deltas).
 - :class:`VoiceGateway` is the application's ingress; it binds the others into one app.
 
 Resources (CPU shares, GPU fractions, replicas) come from the preset at build time
@@ -20,6 +20,7 @@ import asyncio
 import logging
 import time
 from collections.abc import AsyncIterator, Sequence
+from contextlib import aclosing
 from typing import Any
 
 import numpy as np
@@ -198,7 +199,10 @@ class LLM:
 
 @serve.deployment(name="Assistant")
 class Assistant:
-    """Fast path, tools or LLM, streamed as sentences. ``reply(request)`` yields :class:`ReplySentence`.
+    """The one reply pipeline (:class:`~roomvoice.assistant.pipeline.ReplyPipeline`: fast path,
+    tools or LLM) behind Serve, over the ``LLM`` deployment's handle. ``reply(request)`` yields
+    :class:`ReplySentence` (voice); ``chat(messages, ...)`` yields text deltas (chat, the API).
+    Cancelling either (a barge-in, a closed client) cancels the LLM's Serve request.
 
     The skills (Home Assistant client, entity index, intents, tool registry) live in this
     replica, built from ``skills_cfg`` (None: time/date rules only); with ``household``
@@ -208,7 +212,7 @@ class Assistant:
 
     def __init__(self, llm: DeploymentHandle, cfg: AssistantConfig, llm_cfg: LlmConfig,
                  skills_cfg: SkillsConfig | None = None, household: Any = None) -> None:
-        from roomvoice.serve.assistant import AssistantCore
+        from roomvoice.assistant import AssistantCore, ReplyPipeline, Sampling, ServeLLM, TimeoutPolicy
         from roomvoice.skills.personal import build_household, ray_announcer
         from roomvoice.skills.setup import build_skills
 
@@ -221,82 +225,23 @@ class Assistant:
         skills = build_skills(skills_cfg, timezone=cfg.timezone, personal=personal)
         self.core = AssistantCore(llm_cfg.system_prompt, cfg.history_turns, cfg.timezone, skills=skills,
                                   tool_max_tokens=skills_cfg.llm_tool_max_tokens if skills_cfg else 96)
-
-    async def _tool_step(self, request: AssistantRequest) -> ReplySentence | None:
-        """One constrained LLM tool call for a home request the rules missed; None = answer in words."""
-        t0 = time.monotonic()
-        prompt = await asyncio.to_thread(self.core.tool_prompt, request)
-        if prompt is None:
-            return None
-        response = self.llm.complete_json.remote(list(prompt.messages), dict(prompt.schema),
-                                                 self.core.tool_max_tokens)
-        try:
-            raw = await response
-        except asyncio.CancelledError:
-            response.cancel()  # a barge-in cancelled this reply
-            raise
-        except Exception as exc:  # the LLM failed: answer in words (which reports a real failure)
-            logger.warning("constrained tool call failed (%s); answering in words", exc)
-            return None
-        return await asyncio.to_thread(self.core.tool_sentence, request, raw, t0)
+        self.pipeline = ReplyPipeline(self.core, ServeLLM(llm), sampling=Sampling.from_config(llm_cfg),
+                                      timeouts=TimeoutPolicy.from_config(llm_cfg))
 
     async def reply(self, request: AssistantRequest) -> AsyncIterator[ReplySentence]:
-        from roomvoice.serve.assistant import ReplyAssembler
-
-        fast = await asyncio.to_thread(self.core.fast_sentence, request)  # may call Home Assistant
-        if fast is not None:
-            yield fast
-            return
-        tool = await self._tool_step(request)
-        if tool is not None:
-            yield tool
-            return
-        messages = self.core.messages_for(request)
-        assembler = ReplyAssembler()
-        stream = None
-        try:
-            stream = self.llm.options(stream=True).stream_chat.remote(
-                messages, self.llm_cfg.max_tokens, self.llm_cfg.temperature
-            )
-            async for delta in stream:
-                for sentence in assembler.push(delta):
-                    yield sentence
-        except (asyncio.CancelledError, GeneratorExit):
-            if stream is not None:  # a barge-in cancelled this reply: stop the LLM too
-                stream.cancel()
-            raise
-        except Exception as exc:
-            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
-        for sentence in assembler.finish():
-            yield sentence
-        if not assembler.parts:
-            raise LLMError("llm-empty-reply", "the LLM returned no text")
-        self.core.remember(request, assembler.text)
-
+        """Voice: the reply to ``request`` sentence by sentence (remembered per conversation)."""
+        async with aclosing(self.pipeline.sentences(request)) as sentences:
+            async for sentence in sentences:
+                yield sentence
 
     async def chat(self, messages: Sequence[ChatMessage], max_tokens: int | None = None,
                    temperature: float | None = None, user_id: int | None = None,
                    role: str = "member") -> AsyncIterator[str]:
-        """Stream a chat reply as text deltas (the OpenAI-compatible API, the console): fast path,
-        tools or LLM, acting for ``user_id`` with ``role``."""
-        request, llm_messages = self.core.chat_messages(messages, user_id, role)
-        answer = await asyncio.to_thread(self.core.fast_answer, request)  # may call Home Assistant
-        if answer is not None:
-            yield answer
-            return
-        tool = await self._tool_step(request)
-        if tool is not None:
-            yield tool.text
-            return
-        try:
-            stream = self.llm.options(stream=True).stream_chat.remote(
-                llm_messages, max_tokens or self.llm_cfg.max_tokens,
-                self.llm_cfg.temperature if temperature is None else temperature,
-            )
-            async for delta in stream:
+        """Chat (the OpenAI-compatible API, the console): the reply as text deltas, acting for
+        ``user_id`` with ``role``."""
+        async with aclosing(self.pipeline.chat(messages, max_tokens, temperature, user_id, role)) as deltas:
+            async for delta in deltas:
                 yield delta
-        except Exception as exc:
-            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
 
 
 @serve.deployment(name="VoiceGateway", ray_actor_options={"num_cpus": 0.05})

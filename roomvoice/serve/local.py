@@ -1,18 +1,19 @@
 """In-process voice services: the engines called directly, no Ray.
 
 Used by tests and benchmarks that measure the models without Serve's hops, and as the
-reference behaviour the Serve deployments must match.
+reference behaviour the Serve deployments must match. Replies come from the same
+:class:`~roomvoice.assistant.pipeline.ReplyPipeline` as the Serve ``Assistant``'s, over the
+in-process engine.
 """
 
 from __future__ import annotations
 
-import time
 from collections.abc import Iterator
 from typing import Any
 
-from roomvoice.errors import LLMError, SpeechToTextError, TextToSpeechError, as_roomvoice_error
+from roomvoice.assistant import AssistantCore, EngineLLM, ReplyPipeline, Sampling, TimeoutPolicy
+from roomvoice.errors import SpeechToTextError, TextToSpeechError, as_roomvoice_error
 from roomvoice.events import AssistantRequest, ReplySentence, SpeechAudio, Transcript, Utterance
-from roomvoice.serve.assistant import AssistantCore
 from roomvoice.serve.engines.base import LLMEngine, SpeechToTextEngine, TextToSpeechEngine
 
 
@@ -27,7 +28,8 @@ class LocalServices:
         max_tokens: reply length cap in tokens.
         temperature: LLM sampling temperature.
         language: STT language (None = detect).
-        timeout_s: wall seconds allowed for a whole LLM reply (checked between deltas).
+        timeout_s: wall seconds allowed for the LLM's part of a reply (see
+            :class:`~roomvoice.assistant.pipeline.TimeoutPolicy`).
     """
 
     def __init__(self, stt: SpeechToTextEngine, llm: LLMEngine, tts: TextToSpeechEngine, core: AssistantCore,
@@ -35,7 +37,17 @@ class LocalServices:
                  timeout_s: float = 30.0) -> None:
         self.stt, self.llm, self.tts, self.core = stt, llm, tts, core
         self.max_tokens, self.temperature, self.language = max_tokens, temperature, language
-        self.timeout_s = timeout_s
+        self.pipeline = ReplyPipeline(core, EngineLLM(llm), sampling=Sampling(max_tokens, temperature),
+                                      timeouts=TimeoutPolicy(timeout_s))
+
+    @property
+    def timeout_s(self) -> float | None:
+        """Wall seconds allowed for the LLM's part of a reply (the pipeline's one timeout policy)."""
+        return self.pipeline.timeouts.llm_s
+
+    @timeout_s.setter
+    def timeout_s(self, value: float | None) -> None:
+        self.pipeline.timeouts = TimeoutPolicy(value)
 
     def transcribe(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
         try:
@@ -43,25 +55,9 @@ class LocalServices:
         except Exception as exc:
             raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc
 
-    def _stream(self, messages) -> Iterator[str]:
-        self.llm.start()
-        deadline = time.monotonic() + self.timeout_s
-        try:
-            for delta in self.llm.stream_chat(messages, max_tokens=self.max_tokens, temperature=self.temperature):
-                if time.monotonic() > deadline:
-                    raise LLMError("llm-timeout", f"no complete reply within {self.timeout_s:g} s")
-                yield delta
-        except Exception as exc:
-            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
-
-    def _complete_json(self, messages, schema, max_tokens: int) -> str:
-        try:
-            return self.llm.complete_json(messages, schema, max_tokens=max_tokens)
-        except Exception as exc:
-            raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
-
     def reply(self, request: AssistantRequest) -> Iterator[ReplySentence]:
-        return self.core.reply(request, self._stream, self._complete_json)
+        """The reply's sentences (blocking; closing the iterator stops the LLM)."""
+        return self.pipeline.sentences_sync(request)
 
     def synthesize(self, text: str) -> list[SpeechAudio]:
         try:

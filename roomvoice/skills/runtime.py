@@ -3,7 +3,7 @@ object.
 
 :class:`SkillSet` owns the entity index (refreshed from Home Assistant), the intent recogniser,
 the Home Assistant tools and the :class:`~roomvoice.skills.registry.ToolRegistry`. It answers
-three questions for :class:`~roomvoice.serve.assistant.AssistantCore`:
+three questions for :class:`~roomvoice.assistant.core.AssistantCore`:
 
 * :meth:`SkillSet.fast_reply` — can the rules answer (time/date, a Home Assistant intent)? A
   matched command is executed here (one service call, never retried); a question that needs

@@ -10,7 +10,7 @@ import pytest
 from roomvoice.config import HomeAssistantConfig, SkillsConfig
 from roomvoice.errors import LLMError
 from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence, TurnResult
-from roomvoice.serve.assistant import AssistantCore
+from roomvoice.assistant import AssistantCore
 from roomvoice.serve.engines.base import LLMEngine
 from roomvoice.skills.errors import HomeAssistantError
 from roomvoice.skills.runtime import NO_TIMERS, NOT_CONFIGURED, UNREACHABLE

@@ -13,7 +13,7 @@ import pytest
 
 from roomvoice.config import SkillsConfig
 from roomvoice.events import Announcement, AssistantRequest
-from roomvoice.serve.assistant import AssistantCore
+from roomvoice.assistant import AssistantCore
 from roomvoice.skills.personal import PersonalSkills, PlannedCall
 from roomvoice.skills.setup import build_skills
 from roomvoice.store.schedule import ReminderStore, TimerStore

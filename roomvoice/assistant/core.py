@@ -1,20 +1,19 @@
-"""The assistant's logic, without Ray: fast path, tools, prompt, and sentence streaming.
+"""The assistant's brain, without Ray or I/O: request checks, fast path, tool step halves,
+conversation memory and sentence assembly.
 
-:class:`AssistantCore` answers in three steps:
+:class:`AssistantCore` holds the steps; :class:`~roomvoice.assistant.pipeline.ReplyPipeline`
+runs them in order (fast path → tool step → LLM) for voice, chat and the OpenAI API:
 
 1. the rule fast path — time and date, and with skills (:class:`~roomvoice.skills.runtime.SkillSet`)
    Home Assistant's intents: a matched command is executed at once, a clarifying question or
    a refusal is answered without executing anything;
 2. with skills, for requests about the home that the rules missed, one constrained LLM tool
-   call (:meth:`tool_prompt` → the LLM's ``complete_json`` → :meth:`tool_sentence`): checked,
-   then run through the tool registry; the tool's words are the reply;
-3. otherwise the LLM's streamed chat reply.
+   call (:meth:`AssistantCore.tool_prompt` → the LLM's ``complete_json`` →
+   :meth:`AssistantCore.tool_sentence`): checked, then run through the tool registry; the
+   tool's words are the reply;
+3. otherwise the LLM's streamed chat reply, split into sentences by :class:`ReplyAssembler`.
 
-It builds the OpenAI-style messages (system prompt plus the last ``history_turns`` exchanges of
-the conversation) and turns the LLM's text deltas into :class:`~roomvoice.events.ReplySentence`
-objects as soon as each sentence is complete. Tool calls made or refused ride on the first
-sentence (``ReplySentence.tool_calls``). The Ray Serve ``Assistant`` deployment, the chat
-backends and the in-process services all use it.
+Tool calls made or refused ride on the first sentence (``ReplySentence.tool_calls``).
 """
 
 from __future__ import annotations
@@ -23,12 +22,13 @@ import logging
 import threading
 import time
 from collections import deque
-from contextlib import contextmanager
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from roomvoice.errors import AssistantError, LLMError
+from roomvoice.assistant.prompts import client_messages, conversation_messages
+from roomvoice.errors import AssistantError
 from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence
 from roomvoice.skills.clock import answer_time_or_date, local_now
 from roomvoice.text import SentenceSplitter
@@ -134,6 +134,8 @@ class AssistantCore:
                                  f"the request has {len(text)} characters (limit {MAX_REQUEST_CHARS})")
         return text
 
+    # ---- 1. fast path ------------------------------------------------------------------------
+
     def fast_answer(self, request: AssistantRequest) -> str | None:
         """The rule fast path's answer (time, date, a Home Assistant command — executed), or
         None to ask the LLM."""
@@ -155,6 +157,17 @@ class AssistantCore:
         with self._acting_for(request, text):
             return self.skills.fast_reply(text, request.room or None)
 
+    def fast_sentence(self, request: AssistantRequest, *, remember: bool = True) -> ReplySentence | None:
+        """The fast path's reply as a sentence (with its tool calls; remembered unless
+        ``remember`` is false), or None."""
+        t0 = time.monotonic()
+        reply = self.fast_reply(request)
+        if reply is None:
+            return None
+        if remember:
+            self.remember(request, reply.speech)
+        return ReplySentence(reply.speech, 0, "fast_path", None, time.monotonic() - t0, reply.tool_calls)
+
     @contextmanager
     def _acting_for(self, request: AssistantRequest, text: str) -> Iterator[None]:
         """Set the skills' request context (who asks, from which room) while they run."""
@@ -169,15 +182,18 @@ class AssistantCore:
         finally:
             CURRENT_CONTEXT.reset(token)
 
+    # ---- 2. tool step (the LLM call between the halves is the pipeline's) ---------------------
+
     def tool_prompt(self, request: AssistantRequest) -> ToolPrompt | None:
         """The constrained tool call to ask the LLM for (a home request the rules missed), or None."""
         if self.skills is None:
             return None
         return self.skills.tool_prompt(self.check(request), request.room or None)
 
-    def tool_sentence(self, request: AssistantRequest, raw: str, t0: float | None = None) -> ReplySentence | None:
-        """Run the LLM's constrained tool call ``raw``; the reply sentence (remembered), or None
-        when the LLM chose no tool (then ask it for words)."""
+    def tool_sentence(self, request: AssistantRequest, raw: str, t0: float | None = None, *,
+                      remember: bool = True) -> ReplySentence | None:
+        """Run the LLM's constrained tool call ``raw``; the reply sentence (remembered unless
+        ``remember`` is false), or None when the LLM chose no tool (then ask it for words)."""
         if self.skills is None:
             return None
         t0 = time.monotonic() if t0 is None else t0
@@ -186,35 +202,18 @@ class AssistantCore:
             reply = self.skills.run_llm_call(raw, text, request.room or None)
         if reply is None:
             return None
-        self.remember(request, reply.speech)
+        if remember:
+            self.remember(request, reply.speech)
         return ReplySentence(reply.speech, 0, reply.source, None, time.monotonic() - t0, reply.tool_calls)
 
-    def tool_step(self, request: AssistantRequest, complete_json: CompleteJson | None) -> ReplySentence | None:
-        """:meth:`tool_prompt`, the LLM's constrained completion, :meth:`tool_sentence`. None when
-        there is no tool step, the LLM chose no tool, or the LLM failed (logged; chat follows)."""
-        if complete_json is None:
-            return None
-        t0 = time.monotonic()
-        prompt = self.tool_prompt(request)
-        if prompt is None:
-            return None
-        try:
-            raw = complete_json(prompt.messages, prompt.schema, self.tool_max_tokens)
-        except LLMError as exc:
-            logger.warning("constrained tool call failed (%s); answering in words", exc.code)
-            return None
-        return self.tool_sentence(request, raw, t0)
+    # ---- 3. the LLM's words: prompts and memory ----------------------------------------------
 
     def messages_for(self, request: AssistantRequest) -> list[ChatMessage]:
         """System prompt, the last ``history_turns`` exchanges, then the request."""
         text = self.check(request)
-        messages = [ChatMessage("system", self.system_prompt)]
         with self._lock:
             past = list(self._history.get(request.conversation_id, ()))
-        for user, assistant in past:
-            messages += [ChatMessage("user", user), ChatMessage("assistant", assistant)]
-        messages.append(ChatMessage("user", text))
-        return messages
+        return conversation_messages(self.system_prompt, past, text)
 
     def remember(self, request: AssistantRequest, reply: str) -> None:
         """Store an exchange in the conversation's memory (bounded to ``history_turns``)."""
@@ -229,9 +228,7 @@ class AssistantCore:
         """Prepare an OpenAI-style conversation supplied by a client (stateless chat API).
 
         ``user_id`` and ``role`` say who asks (the skills act for them: their reminders, tasks...).
-
-        Our system prompt comes first, then the client's system messages, then the last
-        ``history_turns`` user/assistant exchanges, then the final user message.
+        See :func:`~roomvoice.assistant.prompts.client_messages` for the messages' order.
 
         Returns:
             (the request made of the last user message, the messages to send to the LLM).
@@ -243,21 +240,8 @@ class AssistantCore:
         if not messages or messages[-1].role != "user":
             raise AssistantError("assistant-bad-request", "the last message must have role 'user'")
         request = AssistantRequest(text=messages[-1].content, user_id=user_id, role=role)
-        self.check(request)
-        system = [ChatMessage("system", self.system_prompt)] + [m for m in messages[:-1] if m.role == "system"]
-        dialogue = [m for m in messages[:-1] if m.role in ("user", "assistant")]
-        keep = 2 * self.history_turns
-        history = dialogue[-keep:] if keep else []
-        return request, system + history + [ChatMessage("user", request.text.strip())]
-
-    def fast_sentence(self, request: AssistantRequest) -> ReplySentence | None:
-        """The fast path's reply as a sentence (remembered, with its tool calls), or None."""
-        t0 = time.monotonic()
-        reply = self.fast_reply(request)
-        if reply is None:
-            return None
-        self.remember(request, reply.speech)
-        return ReplySentence(reply.speech, 0, "fast_path", None, time.monotonic() - t0, reply.tool_calls)
+        text = self.check(request)
+        return request, client_messages(self.system_prompt, messages, self.history_turns, text)
 
     def reply(
         self,
@@ -265,24 +249,16 @@ class AssistantCore:
         stream_chat: Callable[[Sequence[ChatMessage]], Iterable[str]],
         complete_json: CompleteJson | None = None,
     ) -> Iterator[ReplySentence]:
-        """Synchronous streamed reply: the fast path, else (given ``complete_json``) one
-        constrained LLM tool call, else the LLM's words through ``stream_chat``.
+        """Synchronous streamed reply through the one
+        :class:`~roomvoice.assistant.pipeline.ReplyPipeline`, with the LLM as two plain functions
+        (``stream_chat(messages)`` → deltas; ``complete_json`` None = no tool step). For tests
+        and scripts; no timeout.
 
         Raises:
             AssistantError: for a bad request. LLMError: ``llm-empty-reply`` if the LLM said nothing.
         """
-        fast = self.fast_sentence(request)
-        if fast is not None:
-            yield fast
-            return
-        tool = self.tool_step(request, complete_json)
-        if tool is not None:
-            yield tool
-            return
-        assembler = ReplyAssembler()
-        for delta in stream_chat(self.messages_for(request)):
-            yield from assembler.push(delta)
-        yield from assembler.finish()
-        if not assembler.parts:
-            raise LLMError("llm-empty-reply", "the LLM returned no text")
-        self.remember(request, assembler.text)
+        from roomvoice.assistant.llm import CallableLLM
+        from roomvoice.assistant.pipeline import ReplyPipeline, TimeoutPolicy
+
+        pipeline = ReplyPipeline(self, CallableLLM(stream_chat, complete_json), timeouts=TimeoutPolicy(None))
+        return pipeline.sentences_sync(request)
