@@ -102,7 +102,7 @@ def run(cfg: AppConfig, *, poll_s: float = 1.0, max_wall_s: float | None = None,
             from roomvoice.serve.supervisor import start_supervisor
 
             start_supervisor(cfg, store.url)  # switches presets for the console (redeploys Serve)
-        arbiter, arbiter_name = None, None
+        arbiter_name = None
         if cfg.arbiter.enabled:
             from roomvoice.actors.arbiter import DEFAULT_NAME, start_wake_arbiter
 

@@ -42,6 +42,11 @@ class _Segment:
     ref: np.ndarray
     played: int = 0  # 16 kHz samples played
 
+    def played_words(self) -> str:
+        """The share of the sentence's words already played (by audio duration)."""
+        words = self.audio.text.split()
+        return " ".join(words[: int(round(self.played / max(1, len(self.ref)) * len(words)))])
+
 
 class Player:
     """Paced playback of one room's replies (see the module docs). Thread-safe.
@@ -136,22 +141,11 @@ class Player:
         with self._lock:
             return bool(self._queue) and not self._paused
 
-    @property
-    def playing(self) -> bool:
-        """True while a reply is open (begun and not finished/stopped)."""
-        return self._open
-
     def spoken_text(self) -> str:
         """The reply text played so far: whole sentences, and the played share of the words of a
         sentence cut short (by audio duration)."""
-        with self._lock:
-            parts = list(self._spoken)
-            for seg in self._queue:
-                if seg.played <= 0:
-                    break
-                words = seg.audio.text.split()
-                share = seg.played / max(1, len(seg.ref))
-                parts.append(" ".join(words[: int(round(share * len(words)))]))
+        with self._lock:  # only the head of the queue can be partly played
+            parts = [*self._spoken, self._queue[0].played_words() if self._queue else ""]
         return " ".join(p for p in parts if p).strip()
 
     # ------------------------------------------------------------------ the capture loop's side
@@ -229,19 +223,10 @@ class Player:
             was = bool(self._queue) and not self._paused
             if self.stopped_at_s is None or not self._paused:
                 self.stopped_at_s = at_s
-            self._spoken_partial_keep()
+            if self._queue and (part := self._queue[0].played_words()):
+                self._spoken.append(part)  # the words of a sentence cut short count as spoken
             self._queue.clear()
             self._paused = False
             self._open = False
             self._lock.notify_all()
             return was
-
-    def _spoken_partial_keep(self) -> None:
-        """Before dropping the queue, move a partly played sentence's words into the spoken text."""
-        if self._queue and self._queue[0].played > 0:
-            seg = self._queue[0]
-            words = seg.audio.text.split()
-            share = seg.played / max(1, len(seg.ref))
-            part = " ".join(words[: int(round(share * len(words)))])
-            if part:
-                self._spoken.append(part)
