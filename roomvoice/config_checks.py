@@ -102,6 +102,8 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
         e = room.endpoint
         if e.turn_model != "none" and not 0.0 < e.short_pause_s < e.end_silence_s:
             _fail(f"{k}.endpoint.short_pause_s", "must be > 0 and shorter than endpoint.end_silence_s")
+        if e.speculative_stt_s < 0:
+            _fail(f"{k}.endpoint.speculative_stt_s", f"must be >= 0 seconds (0 = off), got {e.speculative_stt_s}")
         if not 0.0 < room.endpoint.turn_threshold < 1.0:
             _fail(f"{k}.endpoint.turn_threshold", f"must be between 0 and 1, got {room.endpoint.turn_threshold}")
         if room.num_cpus < 0:

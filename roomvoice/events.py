@@ -298,6 +298,10 @@ class TurnTimings(_Jsonable):
     typed text). ``end_of_speech_to_first_audio_s`` starts later, at the detected end of speech.
     ``arbiter_wait_s``: wall seconds the turn waited for the wake arbiter after end of speech
     (0.0 when the decision was in before the user stopped speaking).
+    ``speech_end_to_end_of_turn_s``: wall seconds from that last speech chunk to the end-of-turn
+    decision; ``turn_end``: what ended the turn, ``"silence"`` (the end-of-speech hangover) or
+    ``"command"`` (a whole home command heard in a pause); ``stt_in_pause``: the transcript was
+    made during the pause, before the turn ended (:mod:`roomvoice.rooms.speculation`).
     """
 
     wake_audio_s: float = 0.0
@@ -312,6 +316,9 @@ class TurnTimings(_Jsonable):
     end_of_speech_to_first_audio_s: float = 0.0
     speech_end_to_first_audio_s: float | None = None
     arbiter_wait_s: float = 0.0
+    speech_end_to_end_of_turn_s: float | None = None
+    turn_end: str = "silence"
+    stt_in_pause: bool = False
     playback_end_s: float = 0.0
     total_s: float = 0.0
     started_at: float = 0.0

@@ -29,12 +29,12 @@ FINAL = (EndpointKind.END_OF_SPEECH, EndpointKind.NO_SPEECH, EndpointKind.TOO_LO
 
 
 def capture(detector: EndOfSpeechDetector, samples: np.ndarray, start_s: float = 0.0) -> list[EndpointUpdate]:
-    """``start()`` at ``start_s``, feed chunks until a final update; return the non-NONE updates."""
+    """``start()`` at ``start_s``, feed chunks until a final update; return the updates other than NONE and PAUSE."""
     detector.start(start_s)
     updates = []
     for chunk in chunks(samples, start_s=start_s):
         update = detector.process(chunk)
-        if update.kind is not EndpointKind.NONE:
+        if update.kind not in (EndpointKind.NONE, EndpointKind.PAUSE):
             updates.append(update)
         if update.kind in FINAL:
             break

@@ -31,7 +31,7 @@ def end_of_turn(detector: EndOfSpeechDetector, samples: np.ndarray) -> tuple[End
     detector.start(0.0)
     for chunk in chunks(samples):
         update = detector.process(chunk)
-        if update.kind not in (EndpointKind.NONE, EndpointKind.SPEECH_STARTED):
+        if update.kind not in (EndpointKind.NONE, EndpointKind.SPEECH_STARTED, EndpointKind.PAUSE):
             return update.kind, update.audio_time_s
     raise AssertionError("no final update")
 

@@ -49,6 +49,7 @@ def endpoint_settings(room: RoomConfig) -> EndpointSettings:
         min_speech_s=e.min_speech_s, end_silence_s=e.end_silence_s,
         no_speech_timeout_s=e.no_speech_timeout_s, max_utterance_s=e.max_utterance_s, pre_roll_s=e.pre_roll_s,
         turn_model=e.turn_model, short_pause_s=e.short_pause_s, turn_threshold=e.turn_threshold,
+        speculative_stt_s=e.speculative_stt_s,
     )
 
 
@@ -70,7 +71,7 @@ def room_options(room: RoomConfig, app: Any = None) -> RoomOptions:
         arbiter_timeout = float(app.arbiter.timeout_s)
     return RoomOptions(zone=room.audio_zone, realtime_playback=realtime, followup_s=float(followup or 0.0),
                        barge_in=barge, announce_policy=room.announce_policy, arbiter_timeout_s=arbiter_timeout,
-                       aec=bool(room.aec) and realtime)
+                       aec=bool(room.aec) and realtime, command_ends_turn=bool(room.endpoint.command_ends_turn))
 
 
 class RoomRunner:

@@ -32,7 +32,16 @@ class ServeServices:
         reply and (through the Assistant) the LLM's generation."""
         return self._assistant.options(stream=True).reply.remote(request)
 
+    def route(self, request: AssistantRequest) -> str:
+        """Where the Assistant would send ``request``: ``fast_path``, ``tool`` or ``llm`` (nothing runs)."""
+        return self._assistant.route.remote(request).result(timeout_s=self.timeout_s)
+
+    def vocabulary(self) -> str:
+        """The home's names and areas (STT biasing)."""
+        return self._assistant.vocabulary.remote().result(timeout_s=self.timeout_s)
+
     def synthesize(self, text: str) -> list[SpeechAudio]:
+        """Text-to-speech of one sentence through the TextToSpeech deployment."""
         return self._tts.synthesize.remote(text).result(timeout_s=self.timeout_s)
 
     def synthesize_cancellable(self, text: str, on_cancel: Callable[[Callable[[], None]], None]) -> list[SpeechAudio]:

@@ -7,7 +7,10 @@ speech or non-speech, and the detector reports, in audio time (``chunk.end_s``):
 * ``END_OF_SPEECH`` after ``end_silence_s`` of trailing non-speech, with the
   :class:`~roomvoice.events.Utterance` (``pre_roll_s`` before the onset through that time);
 * ``NO_SPEECH`` if no speech began within ``no_speech_timeout_s`` of ``start()``;
-* ``TOO_LONG`` if the speech runs past ``max_utterance_s``.
+* ``TOO_LONG`` if the speech runs past ``max_utterance_s``;
+* ``PAUSE`` once per pause, after ``speculative_stt_s`` of non-speech, with the utterance so far:
+  the room transcribes it while the hangover runs (and may end the turn there, see
+  :mod:`roomvoice.rooms.speculation`); :meth:`EndOfSpeechDetector.end_now` ends the capture.
 
 Two speech classifiers:
 
@@ -49,29 +52,21 @@ finished sentences 0.48 s sooner but cut off 399/660 turns inside a pause, Siler
 from __future__ import annotations
 
 import enum
-import functools
-import importlib.util
 import logging
-import math
 from collections import deque
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
-from roomvoice.errors import AudioError
 from roomvoice.events import Utterance
 from roomvoice.rooms.audio import SAMPLE_RATE, AudioChunk, check_contract_chunk, rms_dbfs
 from roomvoice.rooms.turn_end import MODEL_SAMPLES, TURN_MODELS, TurnEndModel
+from roomvoice.rooms.vad import SILERO_CONTEXT, SILERO_WINDOW, VAD_KINDS, NoiseFloor, SileroStream, silero_model_path
 
 logger = logging.getLogger(__name__)
 
-VAD_KINDS = ("energy", "silero")
-"""Valid values of :attr:`EndpointSettings.vad`."""
-SILERO_WINDOW = 512
-"""Samples per Silero VAD window at 16 kHz (32 ms)."""
-SILERO_CONTEXT = 64
-"""Samples of the previous window prepended to each window (silero-vad >= 5)."""
+__all__ = ["EndOfSpeechDetector", "EndpointKind", "EndpointSettings", "EndpointUpdate", "NoiseFloor", "SileroStream",
+           "SILERO_CONTEXT", "SILERO_WINDOW", "VAD_KINDS", "silero_model_path"]
 
 
 @dataclass(frozen=True)
@@ -107,6 +102,9 @@ class EndpointSettings:
         short_pause_s: smart_turn: the pause (s) after which the model is asked; must be
             shorter than ``end_silence_s``.
         turn_threshold: smart_turn: model probability above which the turn is complete.
+        speculative_stt_s: pause (s) after which :meth:`~EndOfSpeechDetector.process` reports
+            ``PAUSE`` with the utterance so far, once per pause, so the room can transcribe it
+            before the turn ends (0, or a pause as long as ``end_silence_s``: never).
 
     Raises:
         ValueError: naming the field, for an unknown ``vad`` or an out-of-range value.
@@ -129,6 +127,7 @@ class EndpointSettings:
     turn_model: str = "none"
     short_pause_s: float = 0.2
     turn_threshold: float = 0.5
+    speculative_stt_s: float = 0.16
 
     def __post_init__(self) -> None:
         if self.vad not in VAD_KINDS:
@@ -158,6 +157,8 @@ class EndpointSettings:
             raise ValueError(f"short_pause_s must be > 0 and < end_silence_s, got {self.short_pause_s}")
         if not 0.0 < self.turn_threshold < 1.0:
             raise ValueError(f"turn_threshold must be between 0 and 1, got {self.turn_threshold}")
+        if self.speculative_stt_s < 0:
+            raise ValueError(f"speculative_stt_s must be >= 0 seconds (0 = off), got {self.speculative_stt_s}")
 
 
 class EndpointKind(str, enum.Enum):
@@ -173,6 +174,8 @@ class EndpointKind(str, enum.Enum):
     """No speech within ``no_speech_timeout_s`` of ``start()``."""
     TOO_LONG = "too_long"
     """Speech ran past ``max_utterance_s``; carries the utterance captured so far."""
+    PAUSE = "pause"
+    """``speculative_stt_s`` of silence after speech (once per pause); carries the utterance so far."""
 
 
 @dataclass(frozen=True)
@@ -186,111 +189,14 @@ class EndpointUpdate:
             from ``pre_roll_s`` before the speech onset through ``audio_time_s``).
         speech_start_s: audio time (s) of the speech onset (start of its first speech
             chunk), once speech has started; ``None`` before.
+        last_speech_end_s: audio time (s) of the end of the newest speech chunk; ``None`` before.
     """
 
     kind: EndpointKind
     audio_time_s: float
     utterance: Utterance | None = None
     speech_start_s: float | None = None
-
-
-class NoiseFloor:
-    """Asymmetric exponential moving average of chunk levels in dBFS.
-
-    Args:
-        rise_s: time constant (s) when the level is above the floor (slow).
-        fall_s: time constant (s) when the level is below the floor (fast).
-        min_dbfs: the floor never goes below this.
-    """
-
-    def __init__(self, rise_s: float, fall_s: float, min_dbfs: float) -> None:
-        self.rise_s = rise_s
-        self.fall_s = fall_s
-        self.min_dbfs = min_dbfs
-        self.level_dbfs: float | None = None
-        """The floor in dBFS; ``None`` until the first update (which seeds it)."""
-
-    def update(self, level_dbfs: float, duration_s: float) -> float:
-        """Move the floor towards ``level_dbfs`` for ``duration_s`` seconds; returns the floor."""
-        level = max(level_dbfs, self.min_dbfs)
-        if self.level_dbfs is None:
-            self.level_dbfs = level
-        else:
-            tau = self.rise_s if level > self.level_dbfs else self.fall_s
-            alpha = 1.0 - math.exp(-duration_s / tau)
-            self.level_dbfs += alpha * (level - self.level_dbfs)
-        return self.level_dbfs
-
-
-def silero_model_path() -> Path:
-    """Path of ``silero_vad_v6.onnx`` inside the installed faster-whisper.
-
-    Raises:
-        AudioError: ``vad-model-missing`` if faster-whisper or the file is missing.
-    """
-    spec = importlib.util.find_spec("faster_whisper")
-    path = Path(spec.origin).parent / "assets" / "silero_vad_v6.onnx" if spec and spec.origin else None
-    if path is None or not path.is_file():
-        raise AudioError("vad-model-missing", "silero_vad_v6.onnx not found: install faster-whisper==1.2.1")
-    return path
-
-
-@functools.lru_cache(maxsize=1)
-def _silero_session():
-    """One shared onnxruntime session (1 thread), as faster-whisper configures it."""
-    import onnxruntime
-
-    opts = onnxruntime.SessionOptions()
-    opts.inter_op_num_threads = 1
-    opts.intra_op_num_threads = 1
-    opts.enable_cpu_mem_arena = False
-    opts.log_severity_level = 4
-    return onnxruntime.InferenceSession(str(silero_model_path()), providers=["CPUExecutionProvider"], sess_options=opts)
-
-
-class SileroStream:
-    """Silero VAD v6 run window by window over a stream of 16 kHz samples.
-
-    Keeps the LSTM state (``h``, ``c``: float32 ``(1, 1, 128)``), the last 64 samples as
-    context, and samples that do not yet fill a 512-sample window.
-
-    Raises:
-        AudioError: ``vad-model-missing`` / ``vad-failed`` if the model is missing or fails.
-    """
-
-    def __init__(self) -> None:
-        try:
-            self._session = _silero_session()
-        except AudioError:
-            raise
-        except Exception as exc:  # onnxruntime raises its own types
-            raise AudioError("vad-failed", f"could not load Silero VAD: {exc}") from exc
-        self.reset()
-
-    def reset(self) -> None:
-        """Forget state, context and buffered samples (a new stream)."""
-        self._h = np.zeros((1, 1, 128), dtype=np.float32)
-        self._c = np.zeros((1, 1, 128), dtype=np.float32)
-        self._context = np.zeros(SILERO_CONTEXT, dtype=np.float32)
-        self._pending = np.zeros(0, dtype=np.float32)
-
-    def __call__(self, samples: np.ndarray) -> float | None:
-        """Feed int16 samples; return the highest speech probability (0..1) of the windows
-        completed by them, or ``None`` if they completed no window."""
-        audio = np.concatenate([self._pending, samples.astype(np.float32) / 32768.0])
-        n = len(audio) // SILERO_WINDOW
-        self._pending = audio[n * SILERO_WINDOW :]
-        if n == 0:
-            return None
-        windows = audio[: n * SILERO_WINDOW].reshape(n, SILERO_WINDOW)
-        context = np.vstack([self._context[None, :], windows[:-1, -SILERO_CONTEXT:]])
-        self._context = windows[-1, -SILERO_CONTEXT:].copy()
-        batch = np.ascontiguousarray(np.concatenate([context, windows], axis=1))
-        try:  # the first axis is time: the LSTM runs over it, so one call == n calls
-            probs, self._h, self._c = self._session.run(None, {"input": batch, "h": self._h, "c": self._c})
-        except Exception as exc:  # onnxruntime raises its own types
-            raise AudioError("vad-failed", f"Silero VAD failed: {exc}") from exc
-        return float(np.max(probs))
+    last_speech_end_s: float | None = None
 
 
 class EndOfSpeechDetector:
@@ -332,7 +238,9 @@ class EndOfSpeechDetector:
         self._started = False
         self._peak_dbfs: float | None = None
         self._last_speech_captured_at: float | None = None
+        self._last_speech_end_s: float | None = None
         self._pause_asked = False
+        self._pause_reported = False
 
     @property
     def active(self) -> bool:
@@ -403,9 +311,21 @@ class EndOfSpeechDetector:
         return Utterance(samples, SAMPLE_RATE, self._chunks[0].start_s, end_s,
                          last_speech_captured_at=self._last_speech_captured_at)
 
+    def end_now(self, audio_time_s: float) -> EndpointUpdate:
+        """End the capture now (the room decided the turn is complete, e.g. a whole home command
+        was heard in a pause): ``END_OF_SPEECH`` with the audio captured so far.
+
+        Raises:
+            RuntimeError: if not :attr:`active`.
+        """
+        if not self._active:
+            raise RuntimeError("end_now() called while not capturing")
+        return self._finish(EndpointKind.END_OF_SPEECH, float(audio_time_s), True)
+
     def _finish(self, kind: EndpointKind, t: float, with_audio: bool) -> EndpointUpdate:
         utterance = self._utterance(t) if with_audio and self._chunks else None
-        update = EndpointUpdate(kind, t, utterance, self._onset_s if self._started else None)
+        update = EndpointUpdate(kind, t, utterance, self._onset_s if self._started else None,
+                                self._last_speech_end_s)
         logger.info("%s at %.2f s (speech from %s s)", kind.value, t, self._onset_s)
         self._active = False
         self._chunks = deque()
@@ -451,6 +371,8 @@ class EndOfSpeechDetector:
         self._chunks.append(chunk)
         if speech:
             self._last_speech_captured_at = chunk.captured_at
+            self._last_speech_end_s = chunk.end_s
+            self._pause_reported = False
             if self._onset_s is None:
                 self._onset_s = chunk.start_s
             self._speech_s += dt
@@ -471,7 +393,11 @@ class EndOfSpeechDetector:
                     return self._finish(EndpointKind.END_OF_SPEECH, t, True)
             if t - self._onset_s > s.max_utterance_s + 1e-9:
                 return self._finish(EndpointKind.TOO_LONG, t, True)
-            return EndpointUpdate(EndpointKind.NONE, t, None, self._onset_s)
+            if s.speculative_stt_s > 0 and not self._pause_reported and self._silence_s >= s.speculative_stt_s - 1e-9:
+                self._pause_reported = True  # once per pause
+                return EndpointUpdate(EndpointKind.PAUSE, t, self._utterance(t), self._onset_s,
+                                      self._last_speech_end_s)
+            return EndpointUpdate(EndpointKind.NONE, t, None, self._onset_s, self._last_speech_end_s)
 
         if self._onset_s is not None and self._speech_s >= s.min_speech_s - 1e-9:
             self._started = True

@@ -36,14 +36,16 @@ import numpy as np
 
 from roomvoice.errors import RoomVoiceError
 from roomvoice.events import (
+    AssistantRequest,
     ErrorEvent,
     RoomEvent,
     SpeechAudio,
     Stage,
+    Transcript,
     TurnResult,
+    Utterance,
     VoiceState,
     WakeClaim,
-    WakeDecision,
     WakeDetection,
 )
 from roomvoice.rooms.audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, check_contract_chunk
@@ -59,15 +61,15 @@ from roomvoice.rooms.room_types import (
     error_tone,
 )
 from roomvoice.rooms.sinks import AudioSink
+from roomvoice.rooms.speculation import Speculator
 from roomvoice.rooms.state import VoiceStateMachine
+from roomvoice.rooms.turn_side import BUSY, S, TurnSide
 from roomvoice.rooms.turns import Job, TurnControl, TurnWorker
+from roomvoice.rooms.vocabulary import VocabularyCache
 from roomvoice.rooms.wake import WakeWordDetector
 
 logger = logging.getLogger(__name__)
 
-S = VoiceState
-BUSY = frozenset({S.TRANSCRIBING, S.THINKING, S.SPEAKING})
-"""States in which a turn is under way and a barge-in can interrupt it."""
 WAKE_WINDOW_CHUNKS = 20
 """Chunks (1.6 s) before a wake over which its speech level is measured."""
 WAKE_LEVEL_TOP = 8
@@ -79,7 +81,7 @@ def _power(samples: np.ndarray) -> float:
     return float(np.mean(x * x))
 
 
-class Room:
+class Room(TurnSide):
     """The voice loop of one room (see the module docs).
 
     Args:
@@ -147,6 +149,10 @@ class Room:
         self._wake_time_s = 0.0
         self._wake_wall = 0.0
         self._followup = False
+        self.vocabulary = VocabularyCache(getattr(services, "vocabulary", None), name)
+        route = getattr(services, "route", None) if self.options.command_ends_turn else None
+        self.speculator = Speculator(name, self.transcribe, self._route if route is not None else None,
+                                     on_change=self._notify)
         self.worker = TurnWorker(self)
 
     def _echo_canceller(self):
@@ -167,6 +173,10 @@ class Room:
         self.emit(event)
         self.cond.notify_all()  # the worker waits for IDLE; virtual-time capture waits for the worker
 
+    def _notify(self) -> None:
+        with self.cond:
+            self.cond.notify_all()
+
     def _room_event(self, kind: str, t: float, **detail: Any) -> None:
         self.emit(RoomEvent(self.name, kind, round(t, 3), {k: v for k, v in detail.items() if v is not None}))
 
@@ -174,6 +184,22 @@ class Room:
     def state(self) -> VoiceState:
         """The current voice state."""
         return self.machine.state
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        """STT of ``utterance``, biased towards the home's names (:attr:`vocabulary`) when the
+        services give them.
+
+        Raises:
+            whatever the services raise (SpeechToTextError, AudioError...).
+        """
+        prompt = self.vocabulary.get()
+        if prompt:
+            return self.services.transcribe(utterance, prompt=prompt)
+        return self.services.transcribe(utterance)
+
+    def _route(self, text: str) -> str:
+        """Where the assistant would send ``text`` said here (nothing is executed)."""
+        return self.services.route(AssistantRequest(text=text, conversation_id=self.name, room=self.name))
 
     def prepare_apology(self) -> None:
         """Synthesise the apology once now, so it can be played even if TTS later fails."""
@@ -275,6 +301,7 @@ class Room:
             return False
         self._pending = None
         self.endpoint.reset()
+        self.speculator.drop()
         self.machine.wake_lost(t)
         self._room_event("wake_lost", t, winner=decision.winner, rule=decision.rule,
                          level_dbfs=self._pending_claim.level_dbfs if self._pending_claim else None)
@@ -287,23 +314,40 @@ class Room:
             self.machine.speech_started(update.audio_time_s)
         elif update.kind is EndpointKind.NO_SPEECH:
             self.machine.no_speech(update.audio_time_s)
+        elif update.kind is EndpointKind.PAUSE and update.utterance is not None:
+            self.speculator.start(update.utterance, update.last_speech_end_s)
+        elif update.kind is EndpointKind.NONE and state is S.RECORDING and self.options.command_ends_turn:
+            spec = self.speculator.ready(update.last_speech_end_s)
+            if spec is not None and spec.complete_command:  # a whole home command: no need to wait
+                self._end_turn(self.endpoint.end_now(t), state, "command")
         elif update.kind is EndpointKind.TOO_LONG:
+            self.speculator.drop()
             from roomvoice.errors import AudioError
 
             limit = self.endpoint.settings.max_utterance_s
             self._submit_failure(Stage.END_OF_SPEECH, AudioError("audio-too-long",
                                  f"utterance longer than the {limit:g} s limit"), update.audio_time_s)
         elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None:
-            if state is S.LISTENING:
-                self.machine.speech_started(update.utterance.start_s)
-            self.machine.end_of_speech(update.audio_time_s)
-            control = TurnControl("voice")
-            self._current = control
-            self.worker.submit(Job("voice", control, utterance=update.utterance, decision=self._pending,
-                                   followup=self._followup, wake_audio_s=self._wake_time_s,
-                                   started_at=self._wake_wall, detected_at=time.monotonic()))
-            self._pending, self._followup = None, False
-            self.stop_listener.reset()
+            self._end_turn(update, state, "silence")
+        if not self.endpoint.active and self.machine.state not in BUSY:
+            self.speculator.drop()
+
+    def _end_turn(self, update: Any, state: VoiceState, how: str) -> None:
+        """End of turn (``how``: ``"silence"`` after the hangover, ``"command"`` at a pause that ended
+        a whole home command): hand the turn to the worker, with the transcript made in the pause."""
+        if update.utterance is None:
+            return
+        if state is S.LISTENING:
+            self.machine.speech_started(update.utterance.start_s)
+        self.machine.end_of_speech(update.audio_time_s)
+        control = TurnControl("voice")
+        self._current = control
+        self.worker.submit(Job("voice", control, utterance=update.utterance, decision=self._pending,
+                               followup=self._followup, wake_audio_s=self._wake_time_s,
+                               started_at=self._wake_wall, detected_at=time.monotonic(),
+                               speculation=self.speculator.claim(update.last_speech_end_s), turn_end=how))
+        self._pending, self._followup = None, False
+        self.stop_listener.reset()
 
     def _listen_for_stop(self, clean: AudioChunk, t: float) -> None:
         """While busy: pause playback on speech, and interrupt on a stop phrase."""
@@ -352,6 +396,7 @@ class Room:
                 self.emit(ErrorEvent(self.name, Stage.AUDIO, exc.code, exc.message, t))
                 return
             self.endpoint.reset()
+            self.speculator.drop()
             self._pending = None
             self._submit_failure(Stage.AUDIO, exc, t)
 
@@ -376,8 +421,8 @@ class Room:
 
     def _worker_computing(self) -> bool:
         w = self.worker
-        if self.stop_listener.checking:
-            return True  # a stop-phrase check costs no audio time either
+        if self.stop_listener.checking or self.speculator.computing:
+            return True  # a stop-phrase check or a transcript in a pause costs no audio time either
         return (w.busy or w.has_runnable()) and not w.waiting_on_audio and not self.player.has_queued
 
     @property
@@ -442,86 +487,7 @@ class Room:
             except Exception:  # the arbiter may be gone already
                 logger.debug("%s: could not leave the arbiter", self.name, exc_info=True)
         self.worker.close()
+        self.speculator.close()
         self.stop_listener.close()
-
-    # ------------------------------------------------------------------ the worker's side (under the lock)
-    def record(self, result: TurnResult) -> TurnResult:
-        """Count and publish a finished turn."""
-        with self.cond:
-            self.turn_count += 1
-            self.turns.append(result)
-            self._new_results.append(result)
-        self.emit(result)
-        return result
-
-    def advance(self, control: TurnControl, step: str, t: float, reason: str = "") -> bool:
-        """Move the turn ``control`` forward (``transcribed``, ``speaking``, ``done``) if it is still
-        the room's current turn; False if a barge-in took the room elsewhere."""
-        with self.cond:
-            if self._current is not control or control.cancelled:
-                return False
-            if step == "transcribed":
-                self.machine.transcribed(t)
-            elif step == "speaking":
-                if self.machine.state is S.THINKING:
-                    self.machine.speaking(t)
-            elif step == "done":
-                self.machine.done(t, reason or "done")
-                self._current = None
-            return True
-
-    def begin_busy(self, control: TurnControl, kind: str, t: float) -> bool:
-        """IDLE → THINKING (typed text) or → SPEAKING (announcement) for ``control``."""
-        with self.cond:
-            if self.machine.state is not S.IDLE:
-                return False
-            if kind == "text":
-                self.machine.text_received(t)
-            else:
-                self.machine.announcing(t)
-            self._current = control
-            return True
-
-    def finish_turn(self, control: TurnControl, t: float, reply: str, reason: str) -> None:
-        """The reply ended: IDLE, or LISTENING for a follow-up when it asked a question."""
-        with self.cond:
-            if self._current is not control:
-                return
-            self._current = None
-            if self.options.followup_s > 0 and reply.rstrip().endswith("?"):
-                self.machine.followup(t)
-                self._wake_time_s, self._wake_wall, self._followup = t, time.time(), True
-                self._pending = None
-                self.endpoint.start(t, no_speech_timeout_s=self.options.followup_s)
-                self._room_event("followup_started", t, listen_s=self.options.followup_s)
-            else:
-                self.machine.done(t, reason)
-
-    def lose_wake(self, control: TurnControl, decision: WakeDecision, t: float) -> None:
-        """The arbiter's answer came after end of speech and another room won: back to IDLE."""
-        with self.cond:
-            if self._current is control and self.machine.state in BUSY:
-                self.machine.interrupted(t, "wake-lost")
-                self._current = None
-        self._room_event("wake_lost", t, winner=decision.winner, rule=decision.rule)
-
-    def enter_error(self, control: TurnControl, t: float, code: str) -> None:
-        """→ ERROR for ``control``'s failure (when it still owns the room, or the room is free)."""
-        with self.cond:
-            if self._current is control or self._current is None:
-                if self.machine.state is not S.ERROR:
-                    if self.machine.state in (S.LISTENING, S.RECORDING):
-                        self.endpoint.reset()
-                    self.machine.fail(t, code)
-                self._current = control
-
-    def recover(self, control: TurnControl, t: float) -> None:
-        """Apology spoken: ERROR → IDLE."""
-        with self.cond:
-            if self._current is control:
-                self._current = None
-                if self.machine.state is S.ERROR:
-                    self.machine.recovered(t)
-
 
 __all__ = ["Room", "RoomOptions", "VoiceServices", "WakeArbitration", "PendingDecision", "error_tone"]

@@ -31,6 +31,9 @@ class VoiceServices(Protocol):
     def synthesize(self, text: str) -> list[SpeechAudio]:
         """Text-to-speech of one sentence."""
 
+    # Optional: ``route(request) -> str`` ("fast_path", "tool" or "llm", nothing executed), used to end
+    # a turn early on a whole home command; ``vocabulary() -> str``, words to bias STT towards.
+
 
 class PendingDecision(Protocol):
     """A wake claim's decision on its way (see :class:`~roomvoice.actors.arbiter.ArbiterClient`)."""
@@ -66,6 +69,9 @@ class RoomOptions:
         playing_wake_threshold: wake threshold while the room plays audio: through WebRTC AEC the
             room's own "hey jarvis" still peaked at 0.49 (42 trials, ``benchmarks/aec_compare.py``)
             against openWakeWord's usual 0.5, while a talker's wake over the reply scores ~0.99.
+        command_ends_turn: when the transcript made in a pause (:mod:`roomvoice.rooms.speculation`)
+            is a whole home command the fast path answers, end the turn there instead of waiting
+            for the rest of the end-of-speech hangover.
     """
 
     zone: str = "home"
@@ -76,6 +82,7 @@ class RoomOptions:
     arbiter_timeout_s: float = 1.0
     aec: bool = False
     playing_wake_threshold: float = 0.7
+    command_ends_turn: bool = True
 
     def __post_init__(self) -> None:
         if self.announce_policy not in ANNOUNCE_POLICIES:

@@ -45,6 +45,7 @@ from roomvoice.events import (
     WakeDecision,
 )
 from roomvoice.rooms.audio import clipped_fraction
+from roomvoice.rooms.speculation import wait_for
 
 if TYPE_CHECKING:
     from roomvoice.rooms.room import Room
@@ -54,6 +55,9 @@ logger = logging.getLogger(__name__)
 MAX_CLIPPED_FRACTION = 0.05
 """Utterances with more than 5 % of samples at full scale are refused as clipped."""
 NO_SPEECH_APOLOGY = "Sorry, I didn't catch that."
+SPECULATION_WAIT_S = 30.0
+"""Wall seconds a turn waits for the transcript already being made in the pause (a new pass
+would take longer) before transcribing again."""
 ARBITER_GRACE_S = 0.25
 """Wall seconds a turn still waits for the arbiter after end of speech when the claim's own timeout has
 passed (a claim delayed by a stalled CPU must not make two rooms answer)."""
@@ -132,6 +136,10 @@ class Job:
         text: text / announce: the text; announce: what to say.
         source: announce: ``"announcement"``, ``"timer"`` or ``"reminder"``.
         stage, error, audio_time_s: failure: where, what, when.
+        speculation: voice: the transcript being made in the pause before the end of turn
+            (:meth:`~roomvoice.rooms.speculation.Speculator.claim`), or None.
+        turn_end: voice: ``"silence"`` (the hangover ran out) or ``"command"`` (a whole home command
+            was heard in a pause).
     """
 
     kind: str
@@ -148,6 +156,8 @@ class Job:
     stage: Stage = Stage.AUDIO
     error: BaseException | None = None
     audio_time_s: float = 0.0
+    speculation: Any = None
+    turn_end: str = "silence"
 
 
 class TurnWorker:
@@ -243,9 +253,12 @@ class TurnWorker:
         room, u = self.room, job.utterance
         assert u is not None
         t = u.end_s
+        captured = u.last_speech_captured_at
         timings = TurnTimings(wake_audio_s=job.wake_audio_s, end_of_speech_audio_s=u.end_s,
                               wake_to_end_of_speech_s=max(0.0, u.end_s - job.wake_audio_s),
-                              utterance_s=u.duration_s, started_at=job.started_at)
+                              utterance_s=u.duration_s, started_at=job.started_at, turn_end=job.turn_end,
+                              speech_end_to_end_of_turn_s=None if captured is None or not job.detected_at
+                              else round(job.detected_at - captured, 4))
         if job.decision is not None:
             t_wait = time.monotonic()
             # the budget counts from the claim; an answer is still awaited a little after end of speech
@@ -265,10 +278,12 @@ class TurnWorker:
                                  "lower the microphone gain")
             stage = Stage.STT
             job.control.check()
-            result = room.services.transcribe(u)
+            ahead = wait_for(job.speculation, SPECULATION_WAIT_S) if job.speculation is not None else None
+            result = ahead.transcript if ahead is not None else room.transcribe(u)
             job.control.check()
             transcript = result.text.strip()
-            timings = replace(timings, stt_s=result.stt_s, stt_rtf=result.real_time_factor)
+            timings = replace(timings, stt_s=result.stt_s, stt_rtf=result.real_time_factor,
+                              stt_in_pause=ahead is not None)
             room.last_transcript = transcript
             if not transcript:
                 raise SpeechToTextError("stt-no-speech", "no words were recognised")

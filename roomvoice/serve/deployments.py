@@ -63,20 +63,20 @@ class SpeechToText:
         logger.info("SpeechToText ready (%s) in %.1f s", cfg.model, time.monotonic() - t0)
 
     @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
-    async def transcribe_batch(self, batch: list[np.ndarray]) -> list[Transcript]:
+    async def transcribe_batch(self, batch: list[tuple[np.ndarray, str | None]]) -> list[Transcript]:
+        """Utterances from concurrent calls (several rooms) → one engine call, each with its prompt."""
         self.batch_sizes.append(len(batch))
-        return await asyncio.to_thread(self.engine.transcribe, batch, language=self.language)
+        samples, prompts = [item[0] for item in batch], [item[1] for item in batch]
+        return await asyncio.to_thread(self.engine.transcribe, samples, language=self.language, prompt=prompts)
 
     async def transcribe(self, samples: np.ndarray, prompt: str | None = None) -> Transcript:
-        """Transcribe one utterance (batched with concurrent calls from other rooms); with a
-        ``prompt`` (words to bias towards, e.g. stop phrases) it is decoded on its own."""
+        """Transcribe one utterance, batched with concurrent calls from other rooms into one engine
+        call; ``prompt``: words to bias towards (stop phrases, the home's device names)."""
         arr = _check_utterance(samples)
+        if prompt is not None and not isinstance(prompt, str):
+            raise SpeechToTextError("stt-bad-prompt", f"the prompt must be a string, got {type(prompt).__name__}")
         try:
-            if prompt:
-                [result] = await asyncio.to_thread(self.engine.transcribe, [arr], language=self.language,
-                                                   prompt=prompt)
-                return result
-            return await self.transcribe_batch(arr)
+            return await self.transcribe_batch((arr, prompt or None))
         except Exception as exc:
             raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc
 
@@ -233,6 +233,14 @@ class Assistant:
         async with aclosing(self.pipeline.sentences(request)) as sentences:
             async for sentence in sentences:
                 yield sentence
+
+    async def route(self, request: AssistantRequest) -> str:
+        """Where the pipeline would send ``request`` (``fast_path``, ``tool``, ``llm``); nothing runs."""
+        return await asyncio.to_thread(self.core.route, request)
+
+    async def vocabulary(self) -> str:
+        """The home's names and areas, to bias speech recognition towards."""
+        return await asyncio.to_thread(self.core.vocabulary)
 
     async def chat(self, messages: Sequence[ChatMessage], max_tokens: int | None = None,
                    temperature: float | None = None, user_id: int | None = None,

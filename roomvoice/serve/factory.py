@@ -12,11 +12,15 @@ logger = logging.getLogger(__name__)
 
 
 def build_stt_engine(cfg: SttConfig) -> SpeechToTextEngine:
-    """The speech-to-text engine ``cfg`` names; the packaged tiny.en when ``model_path`` is None.
+    """The speech-to-text engine ``cfg`` names; its packaged model when ``model_path`` is None
+    (tiny.en for ``faster_whisper``, Moonshine base for ``moonshine``).
 
     Raises:
-        ConfigError: unknown engine or missing model files (the message names the key).
+        ConfigError: unknown engine, an engine that cannot run on ``stt.device``, or missing
+            model files (the message names the key).
     """
+    if cfg.engine == "moonshine":
+        return _build_moonshine(cfg)
     if cfg.engine != "faster_whisper":
         raise ConfigError("config-invalid", f"stt.engine: unknown engine {cfg.engine!r}")
     from roomvoice.serve.engines.faster_whisper import FasterWhisperEngine
@@ -27,6 +31,17 @@ def build_stt_engine(cfg: SttConfig) -> SpeechToTextEngine:
         str(path), device=cfg.device, compute_type=cfg.compute_type, cpu_threads=cfg.cpu_threads,
         beam_size=cfg.beam_size, vad_filter=cfg.vad_filter, language=cfg.language,
     )
+
+
+def _build_moonshine(cfg: SttConfig) -> SpeechToTextEngine:
+    """Moonshine on onnxruntime (CPU); ``beam_size``, ``compute_type`` and ``vad_filter`` do not apply."""
+    if cfg.device != "cpu":
+        raise ConfigError("config-invalid", f"stt.device: the moonshine engine runs on cpu only, got {cfg.device!r}")
+    from roomvoice.serve.engines.models import check_model_path, moonshine_base_en_dir
+    from roomvoice.serve.engines.moonshine import MoonshineEngine
+
+    path = check_model_path(cfg.model_path, "stt.model_path") if cfg.model_path else moonshine_base_en_dir()
+    return MoonshineEngine(str(path), cpu_threads=cfg.cpu_threads, language=cfg.language)
 
 
 def build_tts_engine(cfg: TtsConfig) -> TextToSpeechEngine:

@@ -59,6 +59,14 @@ class LocalServices:
         """The reply's sentences (blocking; closing the iterator stops the LLM)."""
         return self.pipeline.sentences_sync(request)
 
+    def route(self, request: AssistantRequest) -> str:
+        """Where the pipeline would send ``request``: ``fast_path``, ``tool`` or ``llm`` (nothing runs)."""
+        return self.core.route(request)
+
+    def vocabulary(self) -> str:
+        """The home's names and areas (STT biasing)."""
+        return self.core.vocabulary()
+
     def synthesize(self, text: str) -> list[SpeechAudio]:
         try:
             return list(self.tts.synthesize(text))

@@ -90,6 +90,25 @@ def check_audio(samples: np.ndarray, *, index: int = 0) -> np.ndarray:
     return out
 
 
+def per_item_prompts(prompt: str | Sequence[str | None] | None, n: int) -> list[str | None]:
+    """One STT prompt per batch item: ``prompt`` repeated when it is one string (or None), else
+    checked to have ``n`` items.
+
+    Raises:
+        SpeechToTextError: ``stt-bad-prompt`` (a prompt list of the wrong length, or an item that
+            is not a string or None).
+    """
+    from roomvoice.errors import SpeechToTextError
+
+    if prompt is None or isinstance(prompt, str):
+        return [prompt or None] * n
+    items = list(prompt)
+    if len(items) != n or not all(p is None or isinstance(p, str) for p in items):
+        raise SpeechToTextError("stt-bad-prompt", f"expected one prompt (str or None) per utterance ({n}), "
+                                                  f"got {len(items)}")
+    return [p or None for p in items]
+
+
 def check_tts_text(text: str) -> str:
     """Check text to speak; returns it stripped.
 
@@ -155,14 +174,15 @@ class SpeechToTextEngine(ABC):
 
     @abstractmethod
     def transcribe(self, batch: Sequence[np.ndarray], *, language: str | None = None,
-                   prompt: str | None = None) -> list[Transcript]:
+                   prompt: str | Sequence[str | None] | None = None) -> list[Transcript]:
         """Transcribe utterances.
 
         Args:
             batch: ``numpy.int16`` arrays of shape ``(n,)``, 16 000 Hz mono (the contract).
             language: ISO 639-1 code to force (``"en"``), or None to use the engine's default
                 (or detect, for multilingual models).
-            prompt: words to bias recognition towards (engines without biasing ignore it).
+            prompt: words to bias recognition towards (engines without biasing ignore it): one
+                string for the batch, or one (or None) per item (:func:`per_item_prompts`).
 
         Returns:
             One :class:`~roomvoice.events.Transcript` per item, in order, with ``audio_s``

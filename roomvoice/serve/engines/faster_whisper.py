@@ -28,7 +28,7 @@ import numpy as np
 from roomvoice.errors import RoomVoiceError, SpeechToTextError
 from roomvoice.events import Transcript
 from roomvoice.rooms.audio import SAMPLE_RATE
-from roomvoice.serve.engines.base import SpeechToTextEngine, check_audio
+from roomvoice.serve.engines.base import SpeechToTextEngine, check_audio, per_item_prompts
 
 logger = logging.getLogger(__name__)
 
@@ -94,7 +94,7 @@ class FasterWhisperEngine(SpeechToTextEngine):
         return lang
 
     def transcribe(self, batch: Sequence[np.ndarray], *, language: str | None = None,
-                   prompt: str | None = None) -> list[Transcript]:
+                   prompt: str | Sequence[str | None] | None = None) -> list[Transcript]:
         """Transcribe each utterance of ``batch`` in order.
 
         Args:
@@ -102,7 +102,8 @@ class FasterWhisperEngine(SpeechToTextEngine):
                 scale ±1.0 are accepted too).
             language: ISO 639-1 code, or None for the engine's default.
             prompt: text that biases decoding towards its words (whisper's ``initial_prompt``),
-                e.g. the stop phrases when checking a short phrase heard over a reply.
+                e.g. the stop phrases when checking a short phrase heard over a reply, or the
+                home's device names; one for the whole batch, or one (or None) per item.
 
         Returns:
             One :class:`~roomvoice.events.Transcript` per item: stripped text (``""`` when
@@ -115,7 +116,8 @@ class FasterWhisperEngine(SpeechToTextEngine):
         """
         audio = [check_audio(samples, index=i) for i, samples in enumerate(batch)]
         lang = self._language(language)
-        return [self._one(samples, lang, prompt) for samples in audio]
+        prompts = per_item_prompts(prompt, len(audio))
+        return [self._one(samples, lang, p) for samples, p in zip(audio, prompts)]
 
     def _one(self, samples: np.ndarray, language: str | None, prompt: str | None = None) -> Transcript:
         t0 = time.perf_counter()

