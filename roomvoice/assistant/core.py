@@ -8,9 +8,11 @@ runs them in order (fast path → tool step → LLM) for voice, chat and the Ope
    Home Assistant's intents: a matched command is executed at once, a clarifying question or
    a refusal is answered without executing anything;
 2. with skills, for requests about the home that the rules missed, one constrained LLM tool
-   call (:meth:`AssistantCore.tool_prompt` → the LLM's ``complete_json`` →
-   :meth:`AssistantCore.tool_sentence`): checked, then run through the tool registry; the
-   tool's words are the reply;
+   call over a shortlist of candidate devices (:meth:`AssistantCore.tool_prompt` → the LLM's
+   ``complete_json`` → :meth:`AssistantCore.tool_sentence`): checked, then run through the tool
+   registry; the tool's words are the reply. A command naming no device that can be shortlisted
+   is answered without the LLM (:meth:`AssistantCore.tool_answer`); a choice that makes no sense
+   gets a plain "I couldn't work out what to do with that";
 3. otherwise the LLM's streamed chat reply, split into sentences by :class:`ReplyAssembler`.
 
 Tool calls made or refused ride on the first sentence (``ReplySentence.tool_calls``).
@@ -182,6 +184,30 @@ class AssistantCore:
         finally:
             CURRENT_CONTEXT.reset(token)
 
+    def route(self, request: AssistantRequest) -> str:
+        """Where :class:`~roomvoice.assistant.pipeline.ReplyPipeline` would send ``request``, without
+        executing anything: ``"fast_path"`` (the rules answer it: time, date, a recognised Home
+        Assistant intent), ``"tool"`` (a home request for the LLM's constrained tool call) or
+        ``"llm"``. A room uses it to end a turn at once on a whole home command.
+
+        Raises:
+            AssistantError: for a bad request (see :meth:`check`).
+        """
+        text = self.check(request)
+        if answer_time_or_date(text, self._now()) is not None:
+            return "fast_path"
+        if self.skills is None:
+            return "llm"
+        with self._acting_for(request, text):
+            if self.skills.recognizes(text, request.room or None):
+                return "fast_path"
+        return "tool" if self.tool_prompt(request) is not None else "llm"
+
+    def vocabulary(self) -> str:
+        """Words to bias speech recognition towards: the home's entity names, aliases and areas
+        (empty without Home Assistant)."""
+        return self.skills.vocabulary() if self.skills is not None else ""
+
     # ---- 2. tool step (the LLM call between the halves is the pipeline's) ---------------------
 
     def tool_prompt(self, request: AssistantRequest) -> ToolPrompt | None:
@@ -190,10 +216,23 @@ class AssistantCore:
             return None
         return self.skills.tool_prompt(self.check(request), request.room or None)
 
+    def tool_answer(self, request: AssistantRequest, prompt: ToolPrompt, t0: float | None = None, *,
+                    remember: bool = True) -> ReplySentence:
+        """The tool step's reply when the LLM is not asked (``prompt.answer``, e.g. "I can't tell
+        which device you mean"), remembered unless ``remember`` is false; source ``fast_path``
+        (no LLM made it)."""
+        t0 = time.monotonic() if t0 is None else t0
+        text = prompt.answer or ""
+        if remember:
+            self.remember(request, text)
+        return ReplySentence(text, 0, "fast_path", None, time.monotonic() - t0)
+
     def tool_sentence(self, request: AssistantRequest, raw: str, t0: float | None = None, *,
                       remember: bool = True) -> ReplySentence | None:
         """Run the LLM's constrained tool call ``raw``; the reply sentence (remembered unless
-        ``remember`` is false), or None when the LLM chose no tool (then ask it for words)."""
+        ``remember`` is false), or None when the LLM chose no tool for a request that is not a
+        command (then ask it for words). A choice that makes no sense is answered plainly
+        (:data:`~roomvoice.skills.llm_tools.UNCLEAR`)."""
         if self.skills is None:
             return None
         t0 = time.monotonic() if t0 is None else t0

@@ -36,6 +36,9 @@ logger = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
+NO_CONTROLS = "I couldn't use the home controls for that. "
+"""Said before the LLM's words when the tool call's grammar could not be built (``llm-bad-schema``)."""
+
 
 @dataclass(frozen=True)
 class TimeoutPolicy:
@@ -131,12 +134,14 @@ class ReplyPipeline:
             yield ReplyChunk(fast.text, (fast,))
             return
         deadline = self.timeouts.deadline()
-        tool = await self._tool_step(request, deadline, remember)
+        tool, preface = await self._tool_step(request, deadline, remember)
         if tool is not None:
             yield ReplyChunk(tool.text, (tool,))
             return
         llm_messages = self.core.messages_for(request) if messages is None else list(messages)
         assembler = ReplyAssembler()
+        if preface:  # the words must say that the home controls could not be used
+            yield ReplyChunk(preface, tuple(assembler.push(preface)))
         stream = self.llm.stream_chat(llm_messages, int(max_tokens or self.sampling.max_tokens),
                                       self.sampling.temperature if temperature is None else float(temperature))
         try:
@@ -164,14 +169,25 @@ class ReplyPipeline:
             self.core.remember(request, assembler.text)
 
     async def _tool_step(self, request: AssistantRequest, deadline: float | None,
-                         remember: bool) -> ReplySentence | None:
-        """One constrained LLM tool call for a home request the rules missed; None = answer in
-        words (no tool step, the LLM chose no tool, or the call failed: the words report a real
-        failure). Out of time: ``llm-timeout``."""
+                         remember: bool) -> tuple[ReplySentence | None, str]:
+        """One constrained LLM tool call for a home request the rules missed.
+
+        Returns:
+            (the reply, "") when the tool step answered (a tool ran or was refused, the choice
+            made no sense, or no device could be shortlisted); (None, "") to answer in words (no
+            tool step, the LLM chose no tool for a question, or the call failed: the words report
+            a real failure); (None, :data:`NO_CONTROLS`) when the schema's grammar could not be
+            built (``llm-bad-schema``): words, preceded by that sentence.
+
+        Raises:
+            LLMError: ``llm-timeout`` when out of time.
+        """
         t0 = time.monotonic()
         prompt = await asyncio.to_thread(self.core.tool_prompt, request)
         if prompt is None:
-            return None
+            return None, ""
+        if getattr(prompt, "answer", None) is not None:  # nothing to ask the LLM
+            return await asyncio.to_thread(self.core.tool_answer, request, prompt, t0, remember=remember), ""
         try:
             async with asyncio.timeout_at(deadline):
                 raw = await self.llm.complete_json(prompt.messages, prompt.schema, self.core.tool_max_tokens)
@@ -183,10 +199,13 @@ class ReplyPipeline:
                 if err is exc:
                     raise
                 raise err from exc
+            if err.code == "llm-bad-schema":
+                logger.warning("tool schema rejected (%s); answering in words without the home controls", err)
+                return None, NO_CONTROLS
             log = logger.debug if err.code == "llm-json-unsupported" else logger.warning
             log("constrained tool call failed (%s); answering in words", err.code)
-            return None
-        return await asyncio.to_thread(self.core.tool_sentence, request, raw, t0, remember=remember)
+            return None, ""
+        return await asyncio.to_thread(self.core.tool_sentence, request, raw, t0, remember=remember), ""
 
     # ---- the readers -------------------------------------------------------------------------
 

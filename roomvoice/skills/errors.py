@@ -9,6 +9,8 @@ code                       meaning
 ``tool-bad-arguments``     arguments that are not JSON, not an object, or fail the schema
 ``entity-unknown``         no entity matches a name or id
 ``entity-ambiguous``       several entities match about equally well (``candidates`` lists them)
+``entity-unsure``          no name is spelled alike, one only *sounds* alike; the message asks
+                           "Did you mean the Kitchen Lamp?" (``candidates`` holds it)
 ``entity-wrong-domain``    the entity exists but the tool/intent cannot act on its domain
 ``ha-no-token``            no Home Assistant token (argument or ``HA_TOKEN``)
 ``ha-unreachable``         Home Assistant did not answer (connection refused, timeout)
@@ -35,13 +37,14 @@ class ToolError(SkillError):
 
 class EntityError(SkillError):
     """An entity reference that cannot be used: ``entity-unknown``, ``entity-ambiguous``,
-    ``entity-wrong-domain``.
+    ``entity-unsure``, ``entity-wrong-domain``.
 
     Args:
         code: the error code.
         message: what was wrong, phrased to be spoken.
         candidates: for ``entity-ambiguous``, the entity ids that matched about equally well,
-            best first; empty otherwise.
+            best first; for ``entity-unsure``, the one that sounds alike; for
+            ``entity-wrong-domain``, the entity found; empty otherwise.
     """
 
     def __init__(self, code: str, message: str, candidates: tuple[str, ...] = ()) -> None:

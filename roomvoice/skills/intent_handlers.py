@@ -12,6 +12,16 @@ Service mapping (Home Assistant's own intent handlers do the same):
 * HassLightSet: light → ``turn_on`` with ``brightness_pct`` (0–100 %).
 * HassSetPosition: cover → ``set_cover_position`` with ``position`` (0–100 % open).
 * HassClimateSetTemperature: climate → ``set_temperature`` with ``temperature`` (degrees).
+* HassFanSetSpeed: fan → ``set_percentage`` with ``percentage`` (0–100 %).
+* Media players (as Home Assistant's ``media_player`` intents): HassMediaPause → ``media_pause``,
+  HassMediaUnpause → ``media_play``, HassMediaNext → ``media_next_track``, HassMediaPrevious →
+  ``media_previous_track``, HassMediaPlayerMute / Unmute → ``volume_mute`` with
+  ``is_volume_muted``, HassSetVolume → ``volume_set`` with ``volume_level`` (0–1, said in %),
+  HassSetVolumeRelative → ``volume_set`` at the known ``volume_level`` ± the step (10 % for
+  "up"/"down", Home Assistant's default ``volume_step``), or ``volume_up`` / ``volume_down`` when
+  the level is unknown. Without a name, pause / next / previous / volume act on the players that
+  are ``playing`` (resume: ``paused``) in the area, as Home Assistant does; a named player is
+  acted on whatever its state.
 * HassGetState / HassClimateGetTemperature: answered from the index's last known state.
 * HassStartTimer / HassCancelTimer: a :class:`~roomvoice.skills.types.TimerIntent`.
 * HassGetCurrentTime / HassGetCurrentDate: the clock, worded as :mod:`roomvoice.skills.clock`.
@@ -43,8 +53,22 @@ _ON_VERBS = {"cover": "Opened", "valve": "Opened", "lock": "Locked", "scene": "A
 _OFF_VERBS = {"cover": "Closed", "valve": "Closed", "lock": "Unlocked", "script": "Stopped"}
 _PLURALS = {"light": "lights", "fan": "fans", "switch": "switches", "cover": "covers", "lock": "locks",
             "climate": "thermostats", "media_player": "media players"}
+MEDIA_INTENTS: dict[str, tuple[str, str]] = {
+    "HassMediaPause": ("media_pause", "Paused {what}."),
+    "HassMediaUnpause": ("media_play", "Resumed {what}."),
+    "HassMediaNext": ("media_next_track", "Skipped to the next track on {what}."),
+    "HassMediaPrevious": ("media_previous_track", "Went back to the previous track on {what}."),
+    "HassMediaPlayerMute": ("volume_mute", "Muted {what}."),
+    "HassMediaPlayerUnmute": ("volume_mute", "Unmuted {what}."),
+}
+"""Media intents without a value: intent → (``media_player`` service, speech template)."""
+VOLUME_STEP_PCT = 10.0
+"""Step of "volume up" / "volume down", in percent (Home Assistant's default ``volume_step``, 0.1)."""
+_NEEDS_STATE = {"HassMediaPause": "playing", "HassMediaNext": "playing", "HassMediaPrevious": "playing",
+                "HassMediaUnpause": "paused", "HassSetVolume": "playing", "HassSetVolumeRelative": "playing"}
 _ENTITY_INTENTS = ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassSetPosition",
-                   "HassClimateSetTemperature", "HassClimateGetTemperature", "HassGetState")
+                   "HassClimateSetTemperature", "HassClimateGetTemperature", "HassGetState", "HassFanSetSpeed",
+                   "HassSetVolume", "HassSetVolumeRelative", *MEDIA_INTENTS)
 
 
 @dataclass(frozen=True)
@@ -60,7 +84,8 @@ class Slots:
         domain: a domain fixed by the template ("light" in "turn on the lights here").
         device_class: a device class said ("window", "garage").
         state: a state asked about ("on", "locked", "open").
-        number: brightness/position (%) or temperature (degrees), when said.
+        number: brightness/position/fan speed/volume (%) or temperature (degrees), when said.
+        volume_step: for HassSetVolumeRelative, ``"up"``, ``"down"`` or a step in percent.
         hours / minutes / seconds: timer lengths.
         timer_name: a timer's name.
         command: for timers, the command to run at the end.
@@ -75,6 +100,7 @@ class Slots:
     device_class: str | None = None
     state: str | None = None
     number: float | None = None
+    volume_step: str | float | None = None
     hours: float | None = None
     minutes: float | None = None
     seconds: float | None = None
@@ -84,8 +110,9 @@ class Slots:
 
 def error_match(intent: str, error: EntityError, index: EntityIndex | None = None,
                 area: str | None = None) -> IntentMatch:
-    """A CLARIFY (``entity-ambiguous``) or REFUSAL match for an entity error; nothing to execute."""
-    kind = IntentKind.CLARIFY if error.code == "entity-ambiguous" else IntentKind.REFUSAL
+    """A CLARIFY (``entity-ambiguous``, ``entity-unsure``) or REFUSAL match for an entity error;
+    nothing to execute."""
+    kind = IntentKind.CLARIFY if error.code in ("entity-ambiguous", "entity-unsure") else IntentKind.REFUSAL
     entities = tuple(e for e in (index.get(c) for c in error.candidates) if e) if index else ()
     return IntentMatch(intent, kind, error.message, entities=entities, error_code=error.code, area=area)
 
@@ -121,6 +148,8 @@ class IntentHandlers:
                 return self._turn(slots, targets, named=bool(named))
             if slots.intent in ("HassGetState", "HassClimateGetTemperature"):
                 return self._get_state(slots, targets, named=bool(named))
+            if slots.intent in MEDIA_INTENTS or slots.intent.startswith("HassSetVolume"):
+                return self._media(slots, self._playing(slots, targets, named=bool(named)))
             return self._set(slots, targets)
         except EntityError as exc:
             return error_match(slots.intent, exc, self.index, slots.area)
@@ -128,7 +157,9 @@ class IntentHandlers:
     # --- targets -------------------------------------------------------------------------
     def _targets(self, slots: Slots) -> tuple[Entity, ...]:
         domains = {"HassLightSet": {"light"}, "HassClimateSetTemperature": {"climate"},
-                   "HassClimateGetTemperature": {"climate"}}.get(slots.intent)
+                   "HassClimateGetTemperature": {"climate"}, "HassFanSetSpeed": {"fan"}}.get(slots.intent)
+        if slots.intent in MEDIA_INTENTS or slots.intent.startswith("HassSetVolume"):
+            domains = {"media_player"}
         if slots.domain:
             domains = {slots.domain}
         if slots.intent == "HassSetPosition" and not domains:
@@ -170,7 +201,7 @@ class IntentHandlers:
         if slots.number is None:
             return None  # e.g. a light colour: not handled here, ask the LLM
         domain = targets[0].domain
-        allowed = {"HassLightSet": {"light"}, "HassSetPosition": {"cover", "valve"},
+        allowed = {"HassLightSet": {"light"}, "HassSetPosition": {"cover", "valve"}, "HassFanSetSpeed": {"fan"},
                    "HassClimateSetTemperature": {"climate"}}[slots.intent]
         for t in targets:
             self.index.require(t.entity_id, allowed)
@@ -185,10 +216,61 @@ class IntentHandlers:
             service = "set_cover_position" if domain == "cover" else "set_valve_position"
             call = ServiceCall(domain, service, _ids(targets), {"position": value})
             speech = f"Set {_what(slots, targets)} to {value}%."
+        elif slots.intent == "HassFanSetSpeed":
+            value = int(round(slots.number))
+            call = ServiceCall("fan", "set_percentage", _ids(targets), {"percentage": value})
+            speech = f"Set {_what(slots, targets)} to {value}% speed."
         else:
             value = float(slots.number)
             call = ServiceCall("climate", "set_temperature", _ids(targets), {"temperature": value})
             speech = f"Set {_what(slots, targets)} to {_number(value)} degrees."
+        return IntentMatch(slots.intent, IntentKind.ACTION, speech, call, targets, area=slots.area)
+
+    def _playing(self, slots: Slots, targets: tuple[Entity, ...], named: bool) -> tuple[Entity, ...]:
+        """Media players to act on: named ones as they are; otherwise, of several, those in the
+        state the intent needs (pause: playing; resume: paused)."""
+        for t in targets:
+            self.index.require(t.entity_id, {"media_player"})
+        needed = _NEEDS_STATE.get(slots.intent)
+        if named or needed is None or (len(targets) == 1 and slots.intent.startswith("HassSetVolume")):
+            return targets
+        active = tuple(t for t in targets if t.state == needed)
+        if not active:
+            where = f" in the {spoken(slots.area)}" if slots.area else ""
+            raise EntityError("entity-unknown", f"Nothing is {needed}{where}.")
+        return active
+
+    def _media(self, slots: Slots, targets: tuple[Entity, ...]) -> IntentMatch | None:
+        what = _what(slots, targets)
+        ids = _ids(targets)
+        if slots.intent in MEDIA_INTENTS:
+            service, template = MEDIA_INTENTS[slots.intent]
+            data = {"is_volume_muted": slots.intent == "HassMediaPlayerMute"} if service == "volume_mute" else {}
+            call = ServiceCall("media_player", service, ids, data)
+            return IntentMatch(slots.intent, IntentKind.ACTION, template.format(what=what), call, targets,
+                               area=slots.area)
+        if slots.intent == "HassSetVolume":
+            if slots.number is None:
+                return None
+            pct = max(0, min(100, int(round(slots.number))))
+            call = ServiceCall("media_player", "volume_set", ids, {"volume_level": pct / 100})
+            return IntentMatch(slots.intent, IntentKind.ACTION, f"Set the volume of {what} to {pct}%.", call,
+                               targets, area=slots.area)
+        step = slots.volume_step
+        if step is None:
+            return None
+        delta = VOLUME_STEP_PCT if step == "up" else -VOLUME_STEP_PCT if step == "down" else float(step)
+        direction = "up" if delta >= 0 else "down"
+        levels = [t.attributes.get("volume_level") for t in targets]
+        if all(isinstance(v, (int, float)) for v in levels) and len(set(levels)) == 1:
+            pct = max(0, min(100, int(round(float(levels[0]) * 100 + delta))))
+            call = ServiceCall("media_player", "volume_set", ids, {"volume_level": pct / 100})
+            speech = f"Turned the volume {direction} on {what}, to {pct}%."
+        elif isinstance(step, str):
+            call = ServiceCall("media_player", f"volume_{direction}", ids)
+            speech = f"Turned the volume {direction} on {what}."
+        else:
+            raise EntityError("entity-unknown", f"I don't know the volume of {what} now; say a level instead.")
         return IntentMatch(slots.intent, IntentKind.ACTION, speech, call, targets, area=slots.area)
 
     def _get_state(self, slots: Slots, targets: tuple[Entity, ...], named: bool) -> IntentMatch:

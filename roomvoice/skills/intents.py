@@ -15,9 +15,12 @@ means the kitchen's lights.
    :class:`~roomvoice.skills.types.IntentMatch` (see :mod:`roomvoice.skills.intent_handlers`);
 2. only if that fails, for the state-changing intents, ``allow_unmatched_entities``: the words
    where a name should be ("turn on the kitchen light") are resolved fuzzily
-   (:meth:`EntityIndex.resolve`) — one entity gives the action, several a clarifying question,
+   (:meth:`EntityIndex.resolve`) — one entity spelled alike gives the action, several a
+   clarifying question; a name that only *sounds* like one ("turn on the kitchen lamb" in a home
+   without a kitchen lamp but with kitchen lights) asks "Did you mean the Kitchen Lights?";
    none a refusal; a known entity of the wrong domain ("set the kitchen window brightness")
-   is refused. Nothing is executed for a question or a refusal.
+   is refused. Nothing is executed for a question or a refusal: an unknown name never becomes a
+   service call.
 
 Anything else returns None: the LLM is asked.
 """
@@ -44,19 +47,28 @@ from roomvoice.skills.types import IntentMatch
 
 _LOGGER = logging.getLogger(__name__)
 
+MEDIA_PLAYER_INTENTS: tuple[str, ...] = (
+    "HassMediaPause", "HassMediaUnpause", "HassMediaNext", "HassMediaPrevious", "HassSetVolume",
+    "HassSetVolumeRelative", "HassMediaPlayerMute", "HassMediaPlayerUnmute",
+)
+"""Home Assistant's media player intents (all answered by the fast path)."""
+
+ACTION_INTENTS: tuple[str, ...] = ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassSetPosition",
+                                   "HassClimateSetTemperature", "HassFanSetSpeed", *MEDIA_PLAYER_INTENTS)
+"""State-changing intents, tried again with unmatched names for fuzzy matching and refusals."""
+
 SUPPORTED_INTENTS: tuple[str, ...] = (
-    "HassTurnOn", "HassTurnOff", "HassLightSet", "HassSetPosition", "HassClimateSetTemperature",
-    "HassClimateGetTemperature", "HassGetState", "HassStartTimer", "HassCancelTimer",
+    *ACTION_INTENTS, "HassClimateGetTemperature", "HassGetState", "HassStartTimer", "HassCancelTimer",
     "HassGetCurrentTime", "HassGetCurrentDate",
 )
 """Home Assistant intents the fast path answers; other sentences go to the LLM."""
 
-ACTION_INTENTS: tuple[str, ...] = ("HassTurnOn", "HassTurnOff", "HassLightSet", "HassSetPosition",
-                                   "HassClimateSetTemperature")
-"""State-changing intents, tried again with unmatched names for fuzzy matching and refusals."""
-
 _VERBS = {"HassTurnOn": "turn on", "HassTurnOff": "turn off", "HassLightSet": "set the brightness of",
-          "HassSetPosition": "set the position of", "HassClimateSetTemperature": "set the temperature of"}
+          "HassSetPosition": "set the position of", "HassClimateSetTemperature": "set the temperature of",
+          "HassFanSetSpeed": "set the speed of", "HassMediaPause": "pause", "HassMediaUnpause": "resume",
+          "HassMediaNext": "skip a track on", "HassMediaPrevious": "go back a track on",
+          "HassSetVolume": "set the volume of", "HassSetVolumeRelative": "change the volume of",
+          "HassMediaPlayerMute": "mute", "HassMediaPlayerUnmute": "unmute"}
 MAX_TEXT_CHARS = 300
 """Longer texts are not commands; they go straight to the LLM."""
 
@@ -232,11 +244,14 @@ class IntentRecognizer:
                 entity = self.index.resolve(said, domain=allowed or None,
                                             area=slots.area if slots.area_said else None, prefer_area=room_area)
             except EntityError as exc:
-                if exc.code == "entity-unknown" and allowed <= {"scene", "script"}:
+                if exc.code in ("entity-unknown", "entity-unsure") and allowed <= {"scene", "script"}:
                     continue  # "[activate] {name}": any words fit a scene's name; not evidence of a command
                 if exc.code == "entity-wrong-domain" and exc.candidates:
                     exc = self._wrong_domain(best.intent.name, exc.candidates[0], allowed)
-                first_error = first_error or error_match(slots.intent, exc, self.index, slots.area)
+                error = error_match(slots.intent, exc, self.index, slots.area)
+                if first_error is None or (first_error.error_code == "entity-unknown"
+                                           and exc.code == "entity-unsure"):
+                    first_error = error  # a "did you mean" question beats "I don't know" of another parse
                 continue
             return handlers.handle(slots, (entity,))
         return first_error
@@ -301,7 +316,8 @@ def _slots(result: RecognizeResult) -> Slots:
         domain=domain if isinstance(domain, str) else None,
         device_class=value("device_class"),
         state=value("state"),
-        number=number("brightness", "position", "temperature"),
+        number=number("brightness", "position", "temperature", "percentage", "volume_level"),
+        volume_step=value("volume_step") if result.intent.name == "HassSetVolumeRelative" else None,
         hours=number("hours", "start_hours"),
         minutes=number("minutes", "start_minutes"),
         seconds=number("seconds", "start_seconds"),

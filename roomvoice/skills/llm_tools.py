@@ -5,18 +5,27 @@ A tiny model (SmolLM2-135M) picks tools badly, so the design assumes it will:
 
 1. **Gate** (:func:`wants_tools`): only requests that talk about the home (device words, a
    known device or area name) are offered tools; "tell me a joke" goes straight to chat.
-2. **Constrained output** (:func:`tool_call_schema`): the LLM must write
+2. **Shortlist** (:func:`shortlist`): at most :data:`SHORTLIST_SIZE` candidate devices — names
+   found in the request (``rapidfuzz``), then devices of the kinds said ("lights", "fan") in the
+   areas said or the room's — are the only ones offered; with none, the tool step is not tried
+   and a command gets :data:`CANT_TELL`. The shortlist is a pure function of the request, the
+   room and the index, so a repeated request gives the same schema (and llama.cpp's per-schema
+   grammar cache hits).
+3. **Constrained output** (:func:`tool_call_schema`): the LLM must write
    ``{"tool": <one registered, allowed tool>, "arguments": {...}}`` or ``{"tool": "none"}``,
-   decoded under a JSON-Schema grammar; ``entity_id`` is an ``enum`` of the ids the tool can act
-   on, so an unknown or wrong-domain entity cannot even be written.
-3. **Checks before dispatch** (:func:`check_llm_call`): the output must parse; tools in
+   decoded under a JSON-Schema grammar; ``entity_id`` is an ``enum`` of the shortlisted ids the
+   tool can act on, so an unknown or wrong-domain entity cannot even be written.
+4. **Checks before dispatch** (:func:`check_llm_call`): the output must parse; tools in
    ``denied`` (``unlock`` by default) are refused whatever the request; the target entity must
    be *grounded* in the request (its name, alias or area said, or a word for its kind of device
    said in its room / for the only such device); state changes asked for in a text that tries to
    override the instructions ("ignore previous instructions...") are refused.
-4. :meth:`ToolRegistry.dispatch` then validates against the full schema and live data.
+5. :meth:`ToolRegistry.dispatch` then validates against the full schema and live data.
 
-A refusal is spoken ("I didn't do that: ..."), and nothing is executed.
+A refusal is spoken ("I didn't do that: ..."), and nothing is executed. When the LLM's choice
+makes no sense for the request — no tool for a command, output that does not parse, a tool or
+device the request did not ask for — the reply is the plain :data:`UNCLEAR`, never the error of
+an unrelated tool.
 """
 
 from __future__ import annotations
@@ -40,7 +49,13 @@ NO_TOOL = "none"
 READ_ONLY_TOOLS = frozenset({"get_state"})
 """Tools that change nothing (allowed even for a suspicious request)."""
 MAX_PROMPT_DEVICES = 40
-"""Most devices listed in the tool prompt (the schema's enums still list them all)."""
+"""Most devices listed in the tool prompt when no shortlist is given."""
+SHORTLIST_SIZE = 8
+"""Most candidate devices offered to the LLM for one request (see :func:`shortlist`)."""
+UNCLEAR = "I didn't do anything: I couldn't work out what to do with that."
+"""Said when the LLM's tool choice makes no sense for the request (nothing was executed)."""
+CANT_TELL = "Sorry, I can't tell which device you mean. Please say its name."
+"""Said for a home command when no device could be shortlisted (the LLM is not asked)."""
 
 DOMAIN_WORDS: Mapping[str, frozenset[str]] = {
     "light": frozenset({"light", "lights", "lamp", "lamps", "dark", "darker", "bright", "brighter", "dim",
@@ -48,7 +63,8 @@ DOMAIN_WORDS: Mapping[str, frozenset[str]] = {
     "climate": frozenset({"warm", "warmer", "cold", "colder", "cool", "cooler", "hot", "heat", "heating",
                           "temperature", "thermostat", "chilly", "freezing"}),
     "fan": frozenset({"fan", "fans", "stuffy", "breeze"}),
-    "media_player": frozenset({"tv", "television", "music", "play", "volume", "speaker"}),
+    "media_player": frozenset({"tv", "television", "music", "play", "volume", "speaker", "speakers", "song",
+                               "track", "pause", "resume", "skip", "mute", "unmute", "louder", "quieter"}),
     "cover": frozenset({"blind", "blinds", "curtain", "curtains", "shade", "shades", "window", "windows",
                         "garage", "cover", "covers"}),
     "lock": frozenset({"lock", "locks", "door", "doors", "unlock", "locked", "unlocked"}),
@@ -56,7 +72,8 @@ DOMAIN_WORDS: Mapping[str, frozenset[str]] = {
 }
 """Words that refer to a kind of device, by Home Assistant domain."""
 _ACTION_WORDS = frozenset({"turn", "switch", "open", "close", "shut", "set", "start", "stop", "activate", "put",
-                           "make", "dim", "raise", "lower", "increase", "decrease", "too"})
+                           "make", "dim", "raise", "lower", "increase", "decrease", "too", "pause", "resume",
+                           "skip", "mute", "unmute", "play"})
 _HOME_WORDS = frozenset().union(*DOMAIN_WORDS.values()) | _ACTION_WORDS - {"make", "too", "set", "start", "stop"}
 _INJECTION = re.compile(
     r"\b(ignore|disregard|forget)\b.{0,40}\b(instructions?|rules?|prompt|above|previous)\b"
@@ -72,11 +89,14 @@ class ToolPrompt:
         messages: system prompt (tools and devices) + the user's request.
         schema: JSON Schema the output must satisfy (for a grammar-constrained decoder).
         tools: the tool names offered.
+        answer: when set, the LLM is not asked: this is the reply (e.g. :data:`CANT_TELL`);
+            ``messages``, ``schema`` and ``tools`` are then empty.
     """
 
     messages: tuple[ChatMessage, ...]
     schema: Mapping[str, Any]
     tools: tuple[str, ...]
+    answer: str | None = None
 
 
 @dataclass(frozen=True)
@@ -109,17 +129,67 @@ def wants_tools(text: str, index: EntityIndex) -> bool:
     return any(f" {form} " in norm for form in forms if len(form) > 2)
 
 
-def llm_arguments_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
+def looks_like_command(text: str) -> bool:
+    """True if ``text`` asks for something to be done (an action word: "turn", "open", "dim",
+    "pause", "too" as in "too dark"...), not only asks about something."""
+    return bool(set(normalize(text).split()) & _ACTION_WORDS)
+
+
+def domains_said(text: str) -> set[str]:
+    """The Home Assistant domains whose device words (:data:`DOMAIN_WORDS`) ``text`` contains."""
+    words = set(normalize(text).split())
+    return {domain for domain, kinds in DOMAIN_WORDS.items() if words & kinds}
+
+
+def shortlist(index: EntityIndex, text: str, room_area: str | None, k: int = SHORTLIST_SIZE) -> tuple[Entity, ...]:
+    """The devices ``text`` (said in ``room_area``) may be about, at most ``k``, most likely first.
+
+    In order, without repeats: entities whose name, alias or area + name appears in the text
+    (:meth:`EntityIndex.mentioned`, best score first, ties by entity id); then, for each kind of
+    device said (:func:`domains_said`, domains in name order), that kind's devices in the areas
+    said in the text, or else in the room's area, or else the house's only one of that kind; then,
+    for an area said with no kind of device, that area's devices. Ids sort ties, so the result
+    depends only on the text, the room and the index (repeat requests give the same schema).
+
+    Returns:
+        The candidates; empty when nothing in the text points at a device.
+    """
+    norm = f" {normalize(text)} "
+    picked: dict[str, Entity] = {}
+    for entity, _ in index.mentioned(text):
+        picked.setdefault(entity.entity_id, entity)
+    said_areas = sorted({area for form, area in index.area_forms() if form and f" {form} " in norm})
+    areas: list[str | None] = list(said_areas) or ([room_area] if room_area else [])
+    kinds = sorted(domains_said(text))
+    extra: list[Entity] = []
+    for domain in kinds:
+        pool = sorted((e for a in areas for e in index.in_area(a, {domain})), key=lambda e: e.entity_id)
+        if not pool:
+            everywhere = index.in_area(None, {domain})
+            pool = list(everywhere) if len(everywhere) == 1 else []
+        extra.extend(pool)
+    if said_areas and not kinds:
+        extra.extend(sorted((e for a in said_areas for e in index.in_area(a)), key=lambda e: e.entity_id))
+    for entity in extra:
+        picked.setdefault(entity.entity_id, entity)
+    return tuple(picked.values())[: max(0, int(k))]
+
+
+def llm_arguments_schema(parameters: Mapping[str, Any],
+                         entity_ids: Collection[str] | None = None) -> dict[str, Any]:
     """The arguments schema shown to the constrained decoder for a registry tool.
 
     Keywords a JSON-Schema grammar cannot express at object level (``oneOf`` / ``anyOf``) are
     dropped; when ``entity_id`` is an ``enum``, the free-text ``name`` alternative is dropped
-    and ``entity_id`` required, so the decoder must pick a known id. The registry still
+    and ``entity_id`` required, so the decoder must pick a known id. With ``entity_ids`` (a
+    :func:`shortlist`), the ``enum`` keeps only those (in its own order). The registry still
     validates the result against the full schema.
     """
     props = {k: dict(v) for k, v in dict(parameters.get("properties", {})).items()}
     required = [r for r in parameters.get("required", []) if r in props]
     entity = props.get("entity_id")
+    if entity is not None and "enum" in entity and entity_ids is not None:
+        entity["enum"] = [i for i in entity["enum"] if i in entity_ids]
     if entity is not None and "enum" in entity and "name" in props:
         del props["name"]
         required = ["entity_id", *[r for r in required if r != "entity_id"]]
@@ -128,23 +198,37 @@ def llm_arguments_schema(parameters: Mapping[str, Any]) -> dict[str, Any]:
     return {"type": "object", "properties": props, "required": required, "additionalProperties": False}
 
 
-def offered_tools(registry: ToolRegistry, denied: Collection[str]) -> list[str]:
-    """Registered tools the LLM may call: not ``denied``, and with at least one valid target."""
+def _enum(registry: ToolRegistry, name: str) -> list[str] | None:
+    return dict(registry.get(name).parameters.get("properties", {})).get("entity_id", {}).get("enum")
+
+
+def offered_tools(registry: ToolRegistry, denied: Collection[str],
+                  entity_ids: Collection[str] | None = None) -> list[str]:
+    """Registered tools the LLM may call: not ``denied``, and with at least one valid target
+    (with ``entity_ids``, a :func:`shortlist`: one of those)."""
     names = []
     for name in registry.names:
-        tool = registry.get(name)
-        enum = dict(tool.parameters.get("properties", {})).get("entity_id", {}).get("enum")
+        enum = _enum(registry, name)
         if name in denied or enum == ["none.none"]:
+            continue
+        if enum is not None and entity_ids is not None and not set(enum) & set(entity_ids):
             continue
         names.append(name)
     return names
 
 
-def tool_call_schema(registry: ToolRegistry, tools: Sequence[str]) -> dict[str, Any]:
-    """``anyOf`` one object per tool ``{"tool": const, "arguments": {...}}``, or ``{"tool": "none"}``."""
+def acts_on_entities(registry: ToolRegistry, tools: Sequence[str]) -> bool:
+    """True if any of ``tools`` takes an ``entity_id`` from an ``enum`` (a Home Assistant tool)."""
+    return any(_enum(registry, name) is not None for name in tools)
+
+
+def tool_call_schema(registry: ToolRegistry, tools: Sequence[str],
+                     entity_ids: Collection[str] | None = None) -> dict[str, Any]:
+    """``anyOf`` one object per tool ``{"tool": const, "arguments": {...}}``, or ``{"tool": "none"}``;
+    with ``entity_ids``, every ``entity_id`` enum is cut down to them."""
     options = [{"type": "object",
                 "properties": {"tool": {"const": name},
-                               "arguments": llm_arguments_schema(registry.get(name).parameters)},
+                               "arguments": llm_arguments_schema(registry.get(name).parameters, entity_ids)},
                 "required": ["tool", "arguments"], "additionalProperties": False} for name in tools]
     options.append({"type": "object", "properties": {"tool": {"const": NO_TOOL}}, "required": ["tool"],
                     "additionalProperties": False})
@@ -157,24 +241,26 @@ def _signature(name: str, parameters: Mapping[str, Any]) -> str:
 
 
 def tool_prompt(registry: ToolRegistry, tools: Sequence[str], index: EntityIndex, text: str,
-                room_area: str | None) -> ToolPrompt:
-    """Messages and schema for one constrained tool call about ``text`` said in ``room_area``."""
+                room_area: str | None, candidates: Sequence[Entity] | None = None) -> ToolPrompt:
+    """Messages and schema for one constrained tool call about ``text`` said in ``room_area``;
+    with ``candidates`` (a :func:`shortlist`), only they are listed and allowed in the enums."""
     lines = [f"- {_signature(n, registry.get(n).parameters)}: {registry.get(n).description}" for n in tools]
-    devices = list(index.entities)
+    devices = list(index.entities) if candidates is None else list(candidates)
     if len(devices) > MAX_PROMPT_DEVICES:  # the best matches for the text, then the room's
         ranked = {e.entity_id: s for e, s in index.rank(text)}
         devices = sorted(devices, key=lambda e: (-(ranked.get(e.entity_id, 0.0)), e.area != room_area,
                                                  e.entity_id))[:MAX_PROMPT_DEVICES]
     device_lines = [f"- {e.entity_id}: {e.name}" + (f" ({e.area})" if e.area else "") for e in devices]
-    # The system message stays the same from request to request (llama.cpp reuses its cache);
-    # what changes comes last.
+    # The fixed instructions come first (llama.cpp reuses its cache for the common prefix); the
+    # tools and devices follow the shortlist, and the request comes last.
     system = ("You control a smart home. Reply with one JSON tool call for the user's request, "
               f'or {{"tool": "{NO_TOOL}"}} if no tool fits.\nTools:\n' + "\n".join(lines)
               + "\nDevices:\n" + "\n".join(device_lines) + "\nExample: user 'turn on the desk lamp' -> "
               '{"tool": "turn_on", "arguments": {"entity_id": "light.desk_lamp"}}')
     where = f" (said in the {room_area})" if room_area else ""
+    ids = None if candidates is None else {e.entity_id for e in candidates}
     return ToolPrompt((ChatMessage("system", system), ChatMessage("user", text + where)),
-                      tool_call_schema(registry, tools), tuple(tools))
+                      tool_call_schema(registry, tools, ids), tuple(tools))
 
 
 def parse_choice(raw: str) -> LlmToolChoice:

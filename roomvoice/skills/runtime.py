@@ -32,13 +32,18 @@ from roomvoice.skills.clock import answer_time_or_date, local_now
 from roomvoice.skills.errors import HomeAssistantError, SkillError
 from roomvoice.skills.homeassistant.entities import EntityIndex
 from roomvoice.skills.homeassistant.tools import HomeAssistantTools
-from roomvoice.skills.intents import IntentRecognizer
+from roomvoice.skills.intents import ACTION_INTENTS, IntentRecognizer
 from roomvoice.skills.llm_tools import (
+    CANT_TELL,
     NO_TOOL,
+    UNCLEAR,
     ToolPrompt,
+    acts_on_entities,
     check_llm_call,
+    looks_like_command,
     offered_tools,
     parse_choice,
+    shortlist,
     tool_prompt,
     wants_tools,
 )
@@ -53,8 +58,10 @@ NOT_CONFIGURED = "I can't control devices: Home Assistant is not set up."
 """Said for a device command when no Home Assistant is configured."""
 NO_TIMERS = "Sorry, I can't set timers yet."
 """Said for a timer request when no timer skill is plugged in."""
-_HA_INTENTS = frozenset({"HassTurnOn", "HassTurnOff", "HassLightSet", "HassSetPosition",
-                         "HassClimateSetTemperature", "HassClimateGetTemperature", "HassGetState"})
+_HA_INTENTS = frozenset({*ACTION_INTENTS, "HassClimateGetTemperature", "HassGetState"})
+_UNCLEAR_CODES = frozenset({"tool-unknown", "tool-bad-arguments", "tool-not-grounded", "entity-unknown",
+                            "entity-wrong-domain"})
+"""Codes of an LLM tool choice that makes no sense for the request: answered with :data:`UNCLEAR`."""
 _RETRY_FAILED_REFRESH_S = 30.0
 
 
@@ -256,6 +263,18 @@ class SkillSet:
             reply, ha_s = self._carry_out(match)
         return SkillReply(reply.speech, "fast_path", reply.tool_calls, time.perf_counter() - t0 - ha_s, ha_s)
 
+    def recognizes(self, text: str, room: str | None = None) -> bool:
+        """True when the intent fast path has a complete match for ``text`` said in ``room``
+        (nothing is executed): the request is a whole home command or question."""
+        if self.recognizer is None:
+            return False
+        with self._lock:
+            return self.recognizer.recognize(text, room=self.room_areas.get(room, room) if room else None) is not None
+
+    def vocabulary(self) -> str:
+        """The home's names for STT biasing (:meth:`EntityIndex.vocabulary`), or "" without Home Assistant."""
+        return self.index.vocabulary() if self.ha_tools is not None else ""
+
     def _carry_out(self, match: IntentMatch) -> tuple[SkillReply, float]:
         if match.intent in _HA_INTENTS and self.ha_tools is None:
             return SkillReply(NOT_CONFIGURED, "fast_path", (_record_match(match, False, NOT_CONFIGURED,
@@ -292,34 +311,46 @@ class SkillSet:
 
     # --- LLM tools -----------------------------------------------------------------------
     def tool_prompt(self, text: str, room: str | None = None) -> ToolPrompt | None:
-        """The constrained tool call to ask the LLM for, or None (no tools fit: plain chat)."""
+        """The constrained tool call to ask the LLM for, or None (no tools fit: plain chat).
+
+        Only the devices of :func:`~roomvoice.skills.llm_tools.shortlist` are offered (in the
+        prompt and the ``entity_id`` enums). When none can be shortlisted, a command is answered
+        without the LLM (:data:`CANT_TELL`, in ``ToolPrompt.answer``); anything else gets words.
+        """
         if not self.llm_tools or self.ha_tools is None or not len(self.registry.names):
             return None  # the tool step is for home requests: without Home Assistant, words only
         with self._lock:
             index = self.index
             if not wants_tools(text, index):
                 return None
-            tools = offered_tools(self.registry, self.denied_tools)
-            if not tools:
-                return None
-            return tool_prompt(self.registry, tools, index, text, self.area_of(room))
+            area = self.area_of(room)
+            candidates = shortlist(index, text, area)
+            tools = offered_tools(self.registry, self.denied_tools, {e.entity_id for e in candidates})
+            if not candidates or not acts_on_entities(self.registry, tools):
+                return ToolPrompt((), {}, (), answer=CANT_TELL) if looks_like_command(text) else None
+            return tool_prompt(self.registry, tools, index, text, area, candidates)
 
     def run_llm_call(self, raw: str, text: str, room: str | None = None) -> SkillReply | None:
         """Check and run the LLM's constrained output for ``text``.
 
         Returns:
-            None if the LLM chose no tool (answer in words instead); otherwise the reply, which
-            says what was done or, for a refused call, what was not understood — nothing runs
-            for a refused call.
+            None if the LLM chose no tool for a request that is not a command (answer in words
+            instead); otherwise the reply, which says what was done or, for a refused call, why
+            — :data:`UNCLEAR` when the choice makes no sense for the request (no tool for a
+            command, unparsable output, an unrelated tool or device). Nothing runs for a
+            refused call.
         """
         t0 = time.perf_counter()
         try:
             choice = parse_choice(raw)
         except SkillError as exc:
-            record = ToolCallRecord("?", "llm", _clip(raw), False, exc.message, exc.code)
-            return SkillReply(exc.message, "llm", (record,), time.perf_counter() - t0)
+            record = ToolCallRecord("?", "llm", _clip(raw), False, UNCLEAR, exc.code)
+            return SkillReply(UNCLEAR, "llm", (record,), time.perf_counter() - t0)
         if choice.tool == NO_TOOL:
-            return None
+            if not looks_like_command(text):
+                return None
+            record = ToolCallRecord(NO_TOOL, "llm", "{}", False, UNCLEAR, "tool-no-choice")
+            return SkillReply(UNCLEAR, "llm", (record,), time.perf_counter() - t0)
         arguments = json.dumps(choice.arguments, sort_keys=True)
         with self._lock:
             index = self.index
@@ -327,7 +358,7 @@ class SkillSet:
                 check_llm_call(choice, text, self.area_of(room), index, self.denied_tools)
             except SkillError as exc:
                 _LOGGER.warning("LLM tool call %s %s refused: %s", choice.tool, _clip(arguments), exc.code)
-                message = f"I didn't do that. {exc.message}"
+                message = UNCLEAR if exc.code in _UNCLEAR_CODES else f"I didn't do that. {exc.message}"
                 record = ToolCallRecord(choice.tool, "llm", _clip(arguments), False, message, exc.code)
                 return SkillReply(message, "llm", (record,), time.perf_counter() - t0)
             before = self.ha_tools.index if self.ha_tools is not None else None
@@ -336,7 +367,10 @@ class SkillSet:
             ha_s = time.perf_counter() - t1 if result.service_call is not None else 0.0
             if before is not None:
                 self._follow_states(before)
-        speech = result.message if result.ok else spoken_failure(result)
+        if result.ok:
+            speech = result.message
+        else:
+            speech = UNCLEAR if result.code in _UNCLEAR_CODES else spoken_failure(result)
         record = _record_result(result, "llm", arguments, speech)
         return SkillReply(speech, "llm", (record,), time.perf_counter() - t0 - ha_s, ha_s)
 
@@ -349,7 +383,7 @@ def spoken_failure(result: ToolResult) -> str:
         return "Home Assistant couldn't do that right now."
     if result.code in ("tool-unknown", "tool-bad-arguments"):
         return f"I didn't do that: I didn't understand the request. {result.message}"
-    if result.code and result.code.startswith("entity-") and result.code != "entity-ambiguous":
+    if result.code and result.code.startswith("entity-") and result.code not in ("entity-ambiguous", "entity-unsure"):
         return f"I didn't do that. {result.message}"
     return result.message
 

@@ -5,7 +5,8 @@ ephemeral port) serving the REST endpoints the client uses.
   ``POST /api/template`` (only the areas template: answers the demo home's areas as text);
 * checks ``Authorization: Bearer <token>`` (401 otherwise, like Home Assistant);
 * applies service calls to its states (on/off, open/closed, locked/unlocked, brightness,
-  position, target temperature) and answers with the changed states;
+  position, target temperature, fan percentage, media play/pause, volume level and mute) and
+  answers with the changed states (next/previous track change nothing here);
 * records every request (``requests``) and every executed service call (``calls``);
 * switches to simulate failures: :meth:`fail_next` (HTTP errors for the next n requests),
   ``malformed`` (``"not-json"`` or ``"wrong-shape"`` bodies), ``delay_s`` (a slow server);
@@ -28,7 +29,7 @@ from roomvoice.skills.homeassistant.demo_home import DEMO_AREAS, DEMO_SERVICES, 
 TOKEN = "test-token"
 
 _ON = {"turn_on": "on", "turn_off": "off", "open_cover": "open", "close_cover": "closed", "lock": "locked",
-       "unlock": "unlocked"}
+       "unlock": "unlocked", "media_play": "playing", "media_pause": "paused"}
 
 
 @dataclass
@@ -171,6 +172,16 @@ class FakeHomeAssistant:
         elif service == "set_cover_position":
             attributes["current_position"] = body["position"]
             state["state"] = "open" if body["position"] > 0 else "closed"
+        elif service == "set_percentage":
+            attributes["percentage"] = body["percentage"]
+            state["state"] = "on" if body["percentage"] > 0 else "off"
+        elif service == "volume_set":
+            attributes["volume_level"] = body["volume_level"]
+        elif service in ("volume_up", "volume_down"):
+            level = float(attributes.get("volume_level") or 0.0) + (0.1 if service == "volume_up" else -0.1)
+            attributes["volume_level"] = round(min(1.0, max(0.0, level)), 2)
+        elif service == "volume_mute":
+            attributes["is_volume_muted"] = bool(body["is_volume_muted"])
         elif entity_id.startswith(("scene.", "script.")):
             state["state"] = "2026-11-21T12:00:00+00:00" if entity_id.startswith("scene.") else "off"
         elif service in _ON:

@@ -13,6 +13,7 @@ from roomvoice.events import AssistantRequest, ChatMessage, ReplySentence, TurnR
 from roomvoice.assistant import AssistantCore
 from roomvoice.serve.engines.base import LLMEngine
 from roomvoice.skills.errors import HomeAssistantError
+from roomvoice.skills.llm_tools import UNCLEAR
 from roomvoice.skills.runtime import NO_TIMERS, NOT_CONFIGURED, UNREACHABLE
 from roomvoice.skills.setup import build_skills
 from roomvoice.skills.homeassistant.demo_home import DEMO_ALIASES, DEMO_AREA_ALIASES
@@ -195,9 +196,12 @@ def test_llm_tool_call_runs_when_grounded(fake_ha):
     [(messages, schema)] = out.seen
     assert messages[0].role == "system" and "light.kitchen_lights" in messages[0].content
     options = {o["properties"]["tool"]["const"] for o in schema["anyOf"]}
-    assert "unlock" not in options and {"turn_on", "none", "set_temperature"} <= options
+    # only tools that can act on the shortlisted kitchen lights are offered (no thermostat said)
+    assert "unlock" not in options and {"turn_on", "none", "set_light_brightness"} <= options
+    assert "set_temperature" not in options and "media_pause" not in options
     turn_on = next(o for o in schema["anyOf"] if o["properties"]["tool"]["const"] == "turn_on")
-    assert "lock.front_door" not in turn_on["properties"]["arguments"]["properties"]["entity_id"]["enum"]
+    assert turn_on["properties"]["arguments"]["properties"]["entity_id"]["enum"] == ["light.kitchen_lights"]
+    assert "- light.desk_lamp: Desk Lamp" not in messages[0].content  # the prompt lists the shortlist only
     assert s.tool_calls[0].source == "llm" and json.loads(s.tool_calls[0].arguments)["brightness_pct"] == 30
 
 
@@ -247,10 +251,20 @@ def test_bad_llm_tool_calls_are_refused_and_nothing_runs(fake_ha, text, output, 
     assert fake_ha.count("POST", "/api/services") == 0 and fake_ha.calls == []
 
 
-def test_llm_choosing_no_tool_falls_back_to_words(fake_ha):
+def test_llm_choosing_no_tool_falls_back_to_words_for_a_question(fake_ha):
     core = make_core(fake_ha.url)
     out = scripted('{"tool": "none"}')
-    assert [s.text for s in ask(core, "dim the lights a little", stream=words("Okay."), complete=out)] == ["Okay."]
+    assert [s.text for s in ask(core, "are the lights bright enough for reading", stream=words("Okay."),
+                                complete=out)] == ["Okay."]
+    assert len(out.seen) == 1 and fake_ha.calls == []
+
+
+def test_llm_choosing_no_tool_for_a_command_answers_plainly(fake_ha):
+    core = make_core(fake_ha.url)
+    out = scripted('{"tool": "none"}')
+    [s] = ask(core, "dim the lights a little", complete=out)  # never_called: no words from the LLM
+    assert (s.text, s.source) == (UNCLEAR, "llm")
+    assert [(t.tool, t.ok, t.code) for t in s.tool_calls] == [("none", False, "tool-no-choice")]
     assert len(out.seen) == 1 and fake_ha.calls == []
 
 

@@ -159,7 +159,7 @@ def test_ambiguous_names_ask_which_one(recognizer, text, room, candidates, speec
     ("set the kitchen window brightness to 50%", "entity-wrong-domain"),
     ("lock the kitchen lights", "entity-wrong-domain"),
     ("turn on the kitchen window", "entity-wrong-domain"),
-    ("set the office fan to 50%", "entity-wrong-domain"),
+    ("set the desk lamp speed to 50%", "entity-wrong-domain"),  # "set the office fan to 50%" is a fan speed now
 ])
 def test_unknown_and_wrong_domain_entities_are_refused(recognizer, text, code):
     match = recognizer.recognize(text, room="living_room")

@@ -51,7 +51,8 @@ def test_tools_for_llm_is_the_openai_tools_list(registry):
     tools = registry.tools_for_llm()
     assert [t["function"]["name"] for t in tools] == list(registry.names)
     assert {"turn_on", "turn_off", "lock", "unlock", "set_light_brightness", "set_temperature",
-            "set_cover_position", "open_cover", "close_cover", "get_state"} == set(registry.names)
+            "set_cover_position", "open_cover", "close_cover", "get_state", "set_fan_speed", "media_pause",
+            "media_resume", "media_next", "media_previous", "set_volume", "mute", "unmute"} == set(registry.names)
     turn_on = next(t for t in tools if t["function"]["name"] == "turn_on")
     assert turn_on["type"] == "function"
     params = turn_on["function"]["parameters"]

@@ -19,6 +19,7 @@ from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
 from roomvoice.rooms.room import Room
 from roomvoice.rooms.sinks import WavSink
 from roomvoice.rooms.wake import WakeWordDetector
+from roomvoice.skills.llm_tools import UNCLEAR
 from tests.conftest import AUDIO, repeatable_tts
 from tests.skills.fake_ha import TOKEN
 
@@ -94,8 +95,8 @@ def test_real_llm_tool_calls_parse_and_validate_or_are_refused(services, fake_ho
     sentence = core.tool_sentence(AssistantRequest(text, "office", "office"), raw)
     if value is None:
         assert sentence is not None and not sentence.tool_calls[0].ok
-    elif value["tool"] == "none":
-        assert sentence is None
+    elif value["tool"] == "none":  # words for a question; a plain "couldn't work out" for a command
+        assert sentence is None or (sentence.text == UNCLEAR and not sentence.tool_calls[0].ok)
     else:
         assert value["tool"] != "unlock"
         record = sentence.tool_calls[0]

@@ -2,7 +2,8 @@
 tests, and the skills benchmark.
 
 Six areas (Kitchen, Living Room, Office, Bedroom, Garage, Hallway) with lights, switches, fans,
-covers, locks, a thermostat, a media player, a scene, a script and an input boolean, including
+covers, locks, a thermostat, two media players (a TV that is off, a speaker that is playing),
+a scene, a script and an input boolean, including
 near-duplicates on purpose ("Kitchen Lights" / "Kitchen Window" / "Kitchen Door", two
 "Ceiling Light"s in different rooms). Areas and aliases are config, as Home Assistant's REST
 states do not carry them.
@@ -40,6 +41,8 @@ DEMO_STATES: tuple[EntityState, ...] = (
     _s("light.bedside_lamp", "off", "Bedside Lamp", supported_color_modes=["brightness"]),
     _s("cover.bedroom_curtains", "closed", "Bedroom Curtains", device_class="curtain", current_position=0),
     _s("fan.bedroom_fan", "off", "Bedroom Fan", percentage=0),
+    _s("media_player.bedroom_speaker", "playing", "Bedroom Speaker", device_class="speaker", volume_level=0.3,
+       is_volume_muted=False),
     # Garage
     _s("cover.garage_door", "closed", "Garage Door", device_class="garage", current_position=0),
     _s("light.garage_light", "off", "Garage Light", supported_color_modes=["onoff"]),
@@ -64,7 +67,7 @@ DEMO_AREAS: MappingProxyType[str, str] = MappingProxyType({
     "fan.office_fan": "Office", "light.office_ceiling": "Office", "light.desk_lamp": "Office",
     "switch.printer": "Office",
     "light.bedroom_ceiling": "Bedroom", "light.bedside_lamp": "Bedroom", "cover.bedroom_curtains": "Bedroom",
-    "fan.bedroom_fan": "Bedroom",
+    "fan.bedroom_fan": "Bedroom", "media_player.bedroom_speaker": "Bedroom",
     "cover.garage_door": "Garage", "light.garage_light": "Garage",
     "lock.front_door": "Hallway", "light.hallway_light": "Hallway", "climate.thermostat": "Hallway",
 })
@@ -91,7 +94,8 @@ DEMO_SERVICES: MappingProxyType[str, tuple[str, ...]] = MappingProxyType({
     "cover": ("open_cover", "close_cover", "stop_cover", "set_cover_position"),
     "lock": ("lock", "unlock", "open"),
     "climate": ("turn_on", "turn_off", "set_temperature", "set_hvac_mode"),
-    "media_player": ("turn_on", "turn_off", "media_play", "media_pause", "volume_set"),
+    "media_player": ("turn_on", "turn_off", "media_play", "media_pause", "media_next_track",
+                     "media_previous_track", "volume_set", "volume_up", "volume_down", "volume_mute"),
     "scene": ("turn_on",),
     "script": ("turn_on", "turn_off"),
     "input_boolean": ("turn_on", "turn_off", "toggle"),

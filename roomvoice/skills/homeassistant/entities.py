@@ -13,6 +13,16 @@ a long sentence that merely *contains* a name does not match it — 0.9 × ``tok
 (so "kitchen" scores 90 against "Kitchen Lights"); plural words are also tried singular
 ("doors" as "door"). Entities within ``ambiguity_gap`` points of
 the best one are ambiguous unless the room's area singles one out.
+
+Misheard names (:meth:`EntityIndex.resolve`): only a *spelling* score of at least ``min_score``
+ever acts. Below it, each key is also compared by sound — ``rapidfuzz.fuzz.ratio`` of the
+:func:`~roomvoice.skills.homeassistant.names.sound_code` (Metaphone) keys — and the mean of the
+spelling and sound scores is the *sound-alike* score: one entity reaching ``suggest_score`` is
+offered as a question ("Did you mean the Kitchen Lamp?", code ``entity-unsure``), nothing is
+executed; below that the name is unknown. The thresholds (80 to act, 70 to ask) were set on the
+demo home and the misheard names in ``tests/skills/test_sound_alike.py`` ("kitchen lamb",
+"printa", "bathroom fan" for a bedroom fan asks; "ceiling light" for the kitchen lights, "porch
+light" for the garage light do not), not taken from a published source.
 """
 
 from __future__ import annotations
@@ -27,6 +37,7 @@ import numpy as np
 from rapidfuzz import fuzz, process
 
 from roomvoice.skills.errors import EntityError
+from roomvoice.skills.homeassistant.names import fold, sound_code, vocabulary_text
 from roomvoice.skills.types import ServiceCall
 
 _LOGGER = logging.getLogger(__name__)
@@ -119,8 +130,10 @@ class EntityIndex:
     Args:
         entities: the entities (ids must be unique).
         area_aliases: other names for areas, ``{"Living Room": ["lounge"]}``.
-        min_score: the lowest fuzzy score (0–100) that counts as a match.
+        min_score: the lowest fuzzy (spelling) score (0–100) that counts as a match.
         ambiguity_gap: entities scoring within this many points of the best are ambiguous.
+        suggest_score: the lowest sound-alike score (0–100, mean of spelling and sound) for
+            which an unmatched name is answered with "Did you mean ...?".
     """
 
     def __init__(
@@ -129,11 +142,13 @@ class EntityIndex:
         area_aliases: Mapping[str, Sequence[str]] | None = None,
         min_score: float = 80.0,
         ambiguity_gap: float = 5.0,
+        suggest_score: float = 70.0,
     ) -> None:
         self._entities = {e.entity_id: e for e in entities}
         self.area_aliases = {a: tuple(v) for a, v in (area_aliases or {}).items()}
         self.min_score = float(min_score)
         self.ambiguity_gap = float(ambiguity_gap)
+        self.suggest_score = float(suggest_score)
         self._order = list(self._entities.values())
         self._by_name: dict[str, list[Entity]] = {}
         keys: list[str] = []
@@ -145,12 +160,20 @@ class EntityIndex:
             forms.add(normalize(e.entity_id.partition(".")[2]))
             if e.area and normalize(e.area) not in normalize(e.name):
                 forms.add(normalize(f"{e.area} {e.name}"))
+            forms |= {normalize(fold(f)) for f in forms}  # "zoe's lamp" for "Zoë's Lamp"
             for form in sorted(f for f in forms if f):
                 keys.append(form)
                 owners.append(i)
         self._keys = keys
         self._owners = np.asarray(owners, dtype=np.int64)
         self._key_words = np.asarray([len(k.split()) for k in keys], dtype=np.int64)
+        self._vocab = sorted({w for k in keys for w in k.split()})  # for mentioned(): word by word
+        word_id = {w: i for i, w in enumerate(self._vocab)}
+        flat = [(word_id[w], i) for i, k in enumerate(keys) for w in k.split()]
+        self._flat_word = np.asarray([w for w, _ in flat], dtype=np.int64)
+        self._flat_key = np.asarray([k for _, k in flat], dtype=np.int64)
+        self._sounds = [sound_code(k) for k in keys]
+        self._has_sound = np.asarray([bool(c) for c in self._sounds], dtype=bool)
         self._areas: dict[str, str] = {}
         for area in sorted({e.area for e in self._order if e.area} | set(self.area_aliases)):
             self._areas[normalize(area)] = area
@@ -178,7 +201,8 @@ class EntityIndex:
             if s.entity_id in updated:
                 updated[s.entity_id] = replace(updated[s.entity_id], state=s.state,
                                                attributes=dict(s.attributes))
-        return EntityIndex(updated.values(), self.area_aliases, self.min_score, self.ambiguity_gap)
+        return EntityIndex(updated.values(), self.area_aliases, self.min_score, self.ambiguity_gap,
+                           self.suggest_score)
 
     # --- lookups -------------------------------------------------------------------------
     @property
@@ -246,13 +270,8 @@ class EntityIndex:
         return tuple(self.require(eid, {call.domain}) for eid in call.entity_ids)
 
     # --- fuzzy matching ------------------------------------------------------------------
-    def rank(self, text: str, domain: str | Collection[str] | None = None,
-             area: str | None = None) -> list[tuple[Entity, float]]:
-        """Entities scored 0–100 against ``text``, best first (those scoring 0 left out)."""
-        domains = {domain} if isinstance(domain, str) else (set(domain) if domain is not None else None)
-        query = normalize(text)
-        if not query or not self._keys:
-            return []
+    def _spelling(self, query: str) -> np.ndarray:
+        """Spelling score (0–100) of every key against the normalised ``query``."""
         words = len(query.split())
         singular = " ".join(w[:-1] if len(w) > 3 and w.endswith("s") and not w.endswith("ss") else w
                             for w in query.split())
@@ -260,14 +279,64 @@ class EntityIndex:
         best = np.maximum(process.cdist(queries, self._keys, scorer=fuzz.ratio).max(axis=0),
                           process.cdist(queries, self._keys, scorer=fuzz.token_sort_ratio).max(axis=0))
         token_set = 0.9 * process.cdist(queries, self._keys, scorer=fuzz.token_set_ratio).max(axis=0)
-        best = np.where(self._key_words >= words, np.maximum(best, token_set), best)
+        return np.where(self._key_words >= words, np.maximum(best, token_set), best).astype(np.float64)
+
+    def _per_entity(self, key_scores: np.ndarray, domain: str | Collection[str] | None,
+                    area: str | None) -> list[tuple[Entity, float]]:
+        domains = {domain} if isinstance(domain, str) else (set(domain) if domain is not None else None)
         per_entity = np.zeros(len(self._order), dtype=np.float64)
-        np.maximum.at(per_entity, self._owners, best.astype(np.float64))
+        np.maximum.at(per_entity, self._owners, key_scores)
         ranked = [(e, float(s)) for e, s in zip(self._order, per_entity)
                   if s > 0 and (domains is None or e.domain in domains)
                   and (area is None or e.area == area)]
         ranked.sort(key=lambda es: (-es[1], es[0].name, es[0].entity_id))
         return ranked
+
+    def rank(self, text: str, domain: str | Collection[str] | None = None,
+             area: str | None = None) -> list[tuple[Entity, float]]:
+        """Entities scored 0–100 by spelling against ``text``, best first (those scoring 0 left out)."""
+        query = normalize(text)
+        if not query or not self._keys:
+            return []
+        return self._per_entity(self._spelling(query), domain, area)
+
+    def sound_alikes(self, text: str, domain: str | Collection[str] | None = None,
+                     area: str | None = None) -> list[tuple[Entity, float]]:
+        """Entities scored 0–100 by how much ``text`` looks *and sounds* like one of their keys:
+        per key the mean of the spelling score and ``fuzz.ratio`` of the Metaphone keys
+        (:func:`~roomvoice.skills.homeassistant.names.sound_code`; keys without one score by
+        spelling alone, halved), best first. Used for names speech recognition misheard."""
+        query = normalize(text)
+        if not query or not self._keys:
+            return []
+        code = sound_code(query)
+        sound = np.zeros(len(self._keys), dtype=np.float64)
+        if code:
+            sound = np.where(self._has_sound, process.cdist([code], self._sounds, scorer=fuzz.ratio)[0], 0.0)
+        return self._per_entity((self._spelling(query) + sound) / 2.0, domain, area)
+
+    def mentioned(self, text: str, min_score: float = 80.0, min_word: float = 70.0) -> list[tuple[Entity, float]]:
+        """Entities whose name, alias or area + name is said somewhere in ``text``, word by word:
+        each word of a key scores its best ``rapidfuzz.fuzz.ratio`` against the text's words
+        ("lights" ~ "light" 91, "lamb" ~ "lamp" 75, "and" ~ "fan" 67); a key scores the mean of its
+        words when none is below ``min_word``, else 0; an entity its best key. Those with at least
+        ``min_score``, best first, ties by entity id. For picking candidates out of a sentence
+        ("make the kitchen lights a bit dimmer", "the lights in the kitchen")."""
+        words = sorted(set(normalize(text).split()))
+        if not words or not self._keys:
+            return []
+        best_word = process.cdist(self._vocab, words, scorer=fuzz.ratio).max(axis=1).astype(np.float64)
+        per_word = best_word[self._flat_word]
+        total = np.zeros(len(self._keys), dtype=np.float64)
+        np.add.at(total, self._flat_key, per_word)
+        worst = np.full(len(self._keys), 100.0)
+        np.minimum.at(worst, self._flat_key, per_word)
+        scores = np.where(worst >= min_word, total / self._key_words, 0.0)
+        per_entity = np.zeros(len(self._order), dtype=np.float64)
+        np.maximum.at(per_entity, self._owners, scores)
+        found = [(e, float(s)) for e, s in zip(self._order, per_entity) if s >= min_score]
+        found.sort(key=lambda es: (-es[1], es[0].entity_id))
+        return found
 
     def resolve(self, text: str, domain: str | Collection[str] | None = None,
                 area: str | None = None, prefer_area: str | None = None) -> Entity:
@@ -281,10 +350,13 @@ class EntityIndex:
                 the command came from).
 
         Raises:
-            EntityError: ``entity-unknown`` (nothing scores ``min_score``),
-                ``entity-wrong-domain`` (only an entity of another domain matches) or
-                ``entity-ambiguous`` (several within ``ambiguity_gap``; the message asks
-                "Which one did you mean: Kitchen Lights or Kitchen Window?").
+            EntityError: ``entity-unknown`` (nothing scores ``min_score`` by spelling, nothing
+                sounds alike), ``entity-unsure`` (nothing is spelled alike, but one entity
+                scores ``suggest_score`` by :meth:`sound_alikes`; the message asks "Did you
+                mean the Kitchen Lamp?", ``candidates`` holds its id), ``entity-wrong-domain``
+                (only an entity of another domain matches) or ``entity-ambiguous`` (several
+                within ``ambiguity_gap``; the message asks "Which one did you mean: Kitchen
+                Lights or Kitchen Window?").
         """
         ranked = [(e, s) for e, s in self.rank(text, domain, area) if s >= self.min_score]
         if not ranked:
@@ -293,18 +365,60 @@ class EntityIndex:
                 if others and (len(others) == 1 or others[1][1] < others[0][1] - self.ambiguity_gap):
                     domains = {domain} if isinstance(domain, str) else set(domain)
                     self.require(others[0][0].entity_id, domains)
+            alike = [(e, s) for e, s in self.sound_alikes(text, domain, area) if s >= self.suggest_score]
+            if alike:
+                close = self._prefer([e for e, s in alike if s >= alike[0][1] - self.ambiguity_gap], prefer_area)
+                if len(close) > 1:
+                    raise ambiguous(close)
+                _LOGGER.debug("%r sounds like %s (score %.0f): asking", text, close[0].entity_id, alike[0][1])
+                raise EntityError("entity-unsure", f"Did you mean {self._spoken_label(close[0])}?",
+                                  (close[0].entity_id,))
             where = f" in the {area}" if area else ""
             raise EntityError("entity-unknown", f"I don't know any device called {text.strip()!r}{where}.")
         top = ranked[0][1]
-        tied = [e for e, s in ranked if s >= top - self.ambiguity_gap]
-        if len(tied) > 1 and prefer_area:
-            local = [e for e in tied if e.area == prefer_area]
-            if len(local) == 1:
-                tied = local
+        tied = self._prefer([e for e, s in ranked if s >= top - self.ambiguity_gap], prefer_area)
         if len(tied) > 1:
             raise ambiguous(tied)
         _LOGGER.debug("resolved %r to %s (score %.0f)", text, tied[0].entity_id, top)
         return tied[0]
+
+    @staticmethod
+    def _prefer(entities: list[Entity], area: str | None) -> list[Entity]:
+        if len(entities) > 1 and area:
+            local = [e for e in entities if e.area == area]
+            if len(local) == 1:
+                return local
+        return entities
+
+    def _spoken_label(self, entity: Entity) -> str:
+        """"the Kitchen Lamp"; "Movie Night" for scenes and scripts; with its area when the name is shared."""
+        name = entity.label if len(self._by_name.get(normalize(entity.name), ())) > 1 else entity.name
+        return name if entity.domain in ("scene", "script") else f"the {name}"
+
+    # --- speech recognition --------------------------------------------------------------
+    def vocabulary(self, max_chars: int = 600) -> str:
+        """A speech-recognition hint (whisper's ``initial_prompt``): area names, then entity names
+        and their aliases — devices people command first (lights, switches, fans, covers, media
+        players, climate, locks, scenes, scripts...), then other domains (sensors...) — then area
+        aliases; repeats left out, punctuation made safe, at most ``max_chars`` characters
+        (see :func:`~roomvoice.skills.homeassistant.names.vocabulary_text`).
+
+        Returns:
+            ``"Bedroom, Garage, ..., Kitchen Lights, Kitchen Window, ..."``; ``""`` for no entities.
+        """
+        rank = {d: i for i, d in enumerate(_VOCABULARY_DOMAINS)}
+        entities = sorted(self._order, key=lambda e: rank.get(e.domain, len(rank)))  # stable: keeps order
+        names: list[str] = list(self.areas)
+        for e in entities:
+            names.append(e.name)
+            names.extend(e.aliases)
+        names.extend(a for aliases in self.area_aliases.values() for a in aliases)
+        return vocabulary_text(names, max_chars)
+
+
+_VOCABULARY_DOMAINS = ("light", "switch", "fan", "cover", "media_player", "climate", "lock", "scene", "script",
+                       "input_boolean", "valve", "vacuum")
+"""Domains whose names are said in commands, in the order :meth:`EntityIndex.vocabulary` lists them."""
 
 
 def ambiguous(entities: Sequence[Entity], limit: int = 4) -> EntityError:

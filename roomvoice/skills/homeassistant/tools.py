@@ -2,7 +2,9 @@
 
 :class:`HomeAssistantTools` builds the :class:`~roomvoice.skills.registry.Tool` set
 (``turn_on``, ``turn_off``, ``open_cover``, ``close_cover``, ``set_cover_position``, ``lock``,
-``unlock``, ``set_light_brightness``, ``set_temperature``, ``get_state``). Each takes either an
+``unlock``, ``set_light_brightness``, ``set_temperature``, ``set_fan_speed``, ``media_pause``,
+``media_resume``, ``media_next``, ``media_previous``, ``set_volume``, ``mute``, ``unmute``,
+``get_state``: the fast path's intents, so the LLM can do what the rules do). Each takes either an
 ``entity_id`` — listed in an ``enum`` of the ids of the tool's domains when ``enum_entity_ids``
 is on, so a constrained decoder can only produce valid ones — or a spoken ``name``, resolved
 with :meth:`EntityIndex.resolve` in the tool's domains. The live-data validator refuses ids
@@ -63,8 +65,23 @@ _SPECS: dict[str, tuple[str, tuple[str, ...] | None, str, dict[str, Any], tuple[
                         "HassClimateSetTemperature",
                         {"temperature": {"type": "number", "minimum": 5, "maximum": 35,
                                          "description": "Target temperature, °C."}}, ("temperature",)),
+    "set_fan_speed": ("Set a fan's speed, 0 to 100 percent.", ("fan",), "HassFanSetSpeed",
+                      {"percentage": {"type": "integer", "minimum": 0, "maximum": 100,
+                                      "description": "Fan speed in percent."}}, ("percentage",)),
+    "media_pause": ("Pause a media player (TV, speaker).", ("media_player",), "HassMediaPause", {}, ()),
+    "media_resume": ("Resume (play) a paused media player.", ("media_player",), "HassMediaUnpause", {}, ()),
+    "media_next": ("Skip to the next track on a media player.", ("media_player",), "HassMediaNext", {}, ()),
+    "media_previous": ("Go back to the previous track on a media player.", ("media_player",),
+                       "HassMediaPrevious", {}, ()),
+    "set_volume": ("Set a media player's volume, 0 to 100 percent.", ("media_player",), "HassSetVolume",
+                   {"volume_pct": {"type": "integer", "minimum": 0, "maximum": 100,
+                                   "description": "Volume in percent."}}, ("volume_pct",)),
+    "mute": ("Mute a media player.", ("media_player",), "HassMediaPlayerMute", {}, ()),
+    "unmute": ("Unmute a media player.", ("media_player",), "HassMediaPlayerUnmute", {}, ()),
     "get_state": ("Read a device's or sensor's current state.", None, "HassGetState", {}, ()),
 }
+_NUMBER_ARGUMENTS = ("position", "brightness_pct", "temperature", "percentage", "volume_pct")
+"""Tool arguments that carry the intent's one number (its unit is the tool schema's)."""
 
 
 class HomeAssistantTools:
@@ -159,7 +176,7 @@ class HomeAssistantTools:
 
     def _run(self, tool: str, intent: str, args: Mapping[str, Any]) -> ToolResult:
         entity = self.index.require(str(args["entity_id"]))
-        number = next((float(args[k]) for k in ("position", "brightness_pct", "temperature") if k in args), None)
+        number = next((float(args[k]) for k in _NUMBER_ARGUMENTS if k in args), None)
         match = IntentHandlers(self.index, self._now).handle(Slots(intent, number=number), (entity,))
         if match is None or match.kind is IntentKind.REFUSAL or match.kind is IntentKind.CLARIFY:
             raise EntityError(match.error_code if match and match.error_code else "entity-wrong-domain",
