@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed-stamp
 ARGS ?=
 PYTEST_ARGS ?=
 
-.PHONY: install browser run test bench clean
+.PHONY: install browser run test bench bench-deps clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(BIN)/python || $(PY) -m venv $(VENV)
@@ -35,6 +35,11 @@ test: install browser
 
 bench: install
 	$(BIN)/python benchmarks/voice_turn.py $(ARGS)
+
+# benchmarks/voice_latency.py's second request voice: espeak-ng from the espeakng-loader wheel
+# (libespeak-ng and its data; no apt). Without it the benchmark says so, or use --voices piper.
+bench-deps: install
+	$(BIN)/python -m pip install --progress-bar off espeakng-loader==0.2.4
 
 clean:
 	rm -rf $(VENV) .pytest_cache runs
