@@ -14,6 +14,7 @@ Sources (see ``ASSETS.md``):
   ``moonshine_cpp/models/base-en/`` (``encoder_model.ort``, ``decoder_model_merged.ort``,
   ``tokenizer.bin``). Located without importing it: its ``__init__`` loads the bundled
   ``libonnxruntime.so.1.22.1`` and ``libmoonshine.so`` with ctypes, which roomvoice never uses.
+  The engine runs ``.onnx`` copies converted once into ``~/.cache/roomvoice`` (``$ROOMVOICE_CACHE``).
 """
 
 from __future__ import annotations
@@ -92,6 +93,10 @@ def smollm2_gguf_path() -> Path:
 
 def moonshine_base_en_dir() -> Path:
     """Directory of the packaged Moonshine base English model (``.ort`` files + ``tokenizer.bin``).
+
+    The directory is read-only to roomvoice: :class:`~roomvoice.serve.engines.moonshine.MoonshineEngine`
+    writes its ``.onnx`` conversion of these files into a cache folder
+    (:mod:`roomvoice.serve.engines.ort_to_onnx`), never here.
 
     Raises:
         ConfigError: ``model-missing`` if ``moonshine-cpp`` is not installed or incomplete.

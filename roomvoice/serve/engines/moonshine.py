@@ -27,27 +27,48 @@ Moonshine's reference ``transcribe`` accepts 0.1–64 s per call; shorter uttera
 padded with trailing silence (the encoder's strided convolutions fail under ~0.056 s) and
 longer ones are cut at their quietest 20 ms frame into pieces of at most ``max_segment_s``.
 
-Measured on this 2-core box (base, 1 thread; ``benchmarks/stt_compare.py`` redoes it): load
-~0.1–0.2 s; encoder 15–60 ms for 1–4 s of audio; ~25–30 ms per decoded token, so a 0.9 s
-command (7 tokens) takes ~0.2 s and a 4 s ARCTIC sentence ~0.5 s. The cost per token is
-not the model's arithmetic: the shipped ``.ort`` files keep the weights quantised and their
+Why the ``.ort`` files are converted: their weights are stored quantised (int8) and their
 top-level graph dequantises all 81 of them (``Cast`` → ``Mul`` → ``Add``, including the
-32768 × 416 embedding, transposed again for the output layer) on every decoder call, and an
-ORT-format model is not constant-folded at load. The same graph rewritten as ``.onnx``
-(weights folded by ONNX Runtime at load) decoded the same text 4× faster (0.07 s for "What
-time is it?") but held ~+650 MB RSS of float32 weights; this class loads such a directory
-too (``.onnx`` files are used when no ``.ort`` is there). ONNX Runtime's memory arena keeps
-the per-call dequantised weights: ~+560 MB RSS after the first utterances with it (the
-default), ~+100–240 MB without it but ~1.7× slower.
+32768 × 416 embedding, transposed again for the output layer) on every decoder call, and ONNX
+Runtime does not constant-fold an ORT-format model at load. The same graph written as
+``.onnx`` (:mod:`roomvoice.serve.engines.ort_to_onnx`, done once at first load into
+``$ROOMVOICE_CACHE/moonshine-base-en-onnx/`` or ``~/.cache/roomvoice/moonshine-base-en-onnx/``,
+~0.7 s) is folded at load and gives the same text about 4× faster. If conversion or loading
+the converted files fails, a warning is logged and the ``.ort`` files are used. A model
+directory that already holds ``.onnx`` files is used as is.
+
+Measured on this 2-core box (base, 1 thread, shared; ``benchmarks/stt_compare.py`` redoes it),
+RSS growth from just before the load:
+
+===============================  ======  ===========  ===========  ==========  =============
+files, ``enable_cpu_mem_arena``  load s  "What time"  ARCTIC 4 s   RSS loaded  RSS after use
+===============================  ======  ===========  ===========  ==========  =============
+``.onnx``, arena on (default)    0.6     0.05 s       0.15 s       +420 MB     +488 MB
+``.onnx``, arena off             0.6     0.05 s       0.14 s       +420 MB     +505–523 MB
+``.ort``, arena on (fallback)    0.11    0.22–0.29 s  0.53–0.82 s  +84 MB      +598 MB
+``.ort``, arena off              0.17    0.55 s       1.36 s       +84 MB      +124 MB
+===============================  ======  ===========  ===========  ==========  =============
+
+"After use": after one pass over both clips and a 14 s clip, then 8 timed passes (medians;
+the ``.onnx`` rows over 3 alternating runs). The first load adds the one-time conversion
+(~0.7 s; load 1.0–1.7 s). The converted model holds ~355 MB of float32 weights (folded, plus ONNX Runtime's pre-packed
+MatMul copies; disabling pre-packing saved ~50 MB but cost ~20 % speed). Folding frees
+~260 MB of temporaries that glibc keeps mapped, so the engine calls ``malloc_trim`` after
+loading (+680 → +420 MB). The arena stays on: for the converted model it made no difference
+in speed and left ~20–35 MB less resident than malloc did (its buffers are reused, the heap
+fragments); for the ``.ort`` fallback it is what keeps the per-call dequantised weights from
+being reallocated (2.6× faster, but ~+600 MB).
 """
 
 from __future__ import annotations
 
+import ctypes
 import logging
 import math
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -55,6 +76,7 @@ from roomvoice.errors import RoomVoiceError, SpeechToTextError
 from roomvoice.events import Transcript
 from roomvoice.rooms.audio import SAMPLE_RATE
 from roomvoice.serve.engines.base import SpeechToTextEngine, check_audio
+from roomvoice.serve.engines.ort_to_onnx import cached_onnx_dir, default_cache_root, remove_cached
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +92,8 @@ SPLIT_FRAME = SAMPLE_RATE // 50
 """Frame (20 ms) whose energy is compared when choosing where to cut long audio."""
 SPLIT_SEARCH_S = 5.0
 """A long utterance is cut at the quietest frame of the last this many seconds before the limit."""
+CACHE_SUBDIR = "moonshine-base-en-onnx"
+"""Converted models go to ``default_cache_root() / CACHE_SUBDIR / <key>/`` unless ``cache_dir`` is given."""
 _MODEL_FILES = ("encoder_model", "decoder_model_merged")
 _SPACE = "\u2581"  # SentencePiece's word boundary
 
@@ -132,13 +156,25 @@ class MoonshineEngine(SpeechToTextEngine):
     decoder's inputs, so tiny and base directories both work.
 
     Args:
-        model_path: directory with ``encoder_model.ort`` and ``decoder_model_merged.ort`` (or
-            ``.onnx``) and ``tokenizer.bin`` (or ``tokenizer.json``). Never a hub name.
+        model_path: directory with ``encoder_model`` and ``decoder_model_merged`` as ``.onnx``
+            (preferred) or ``.ort`` files and ``tokenizer.bin`` (or ``tokenizer.json``). Never a hub name.
         cpu_threads: ONNX Runtime intra-op threads; 1 on a 2-core box.
         max_tokens_per_second: decoding budget per second of audio.
         max_segment_s: longer audio is cut into pieces of at most this many seconds (the
             reference accepts up to 64 s per call).
         language: default language; only ``"en"`` (or None, meaning English) is supported.
+        convert: run ``.ort`` files as ``.onnx`` copies converted once into ``cache_dir``
+            (~4× faster per token, ~+400 MB RSS); on failure the ``.ort`` files are used.
+        cache_dir: folder for the converted copies; default
+            ``$ROOMVOICE_CACHE/moonshine-base-en-onnx`` (``~/.cache/roomvoice/...``).
+        mem_arena: ONNX Runtime's CPU memory arena (``enable_cpu_mem_arena``): on uses less
+            memory and is as fast for ``.onnx``, 2.6× faster for ``.ort`` files (numbers in
+            the module docstring).
+
+    Attributes:
+        converted: True when the sessions run ``.onnx`` files converted from ``.ort`` ones.
+        model_files: (encoder, decoder) files the sessions were loaded from.
+        load_s: seconds the constructor took, including a first conversion.
 
     Raises:
         SpeechToTextError: ``stt-load-failed`` if the model cannot be loaded;
@@ -153,6 +189,9 @@ class MoonshineEngine(SpeechToTextEngine):
         max_tokens_per_second: float = MAX_TOKENS_PER_SECOND,
         max_segment_s: float = 30.0,
         language: str | None = "en",
+        convert: bool = True,
+        cache_dir: str | Path | None = None,
+        mem_arena: bool = True,
     ) -> None:
         self.model_path = Path(model_path)
         self.name = f"moonshine:{self.model_path}"
@@ -164,8 +203,10 @@ class MoonshineEngine(SpeechToTextEngine):
         self.language = self._language(language)
         if not self.model_path.is_dir():
             raise SpeechToTextError("stt-load-failed", f"{self.model_path} is not a Moonshine model directory")
+        self.cache_dir = Path(cache_dir) if cache_dir is not None else default_cache_root() / CACHE_SUBDIR
         t0 = time.perf_counter()
-        encoder_file, decoder_file = (self._find(stem) for stem in _MODEL_FILES)
+        files = [self._find(stem) for stem in _MODEL_FILES]
+        self.converted = False
         try:
             import onnxruntime as ort
 
@@ -173,30 +214,65 @@ class MoonshineEngine(SpeechToTextEngine):
             options.intra_op_num_threads = int(cpu_threads)
             options.inter_op_num_threads = 1
             options.execution_mode = ort.ExecutionMode.ORT_SEQUENTIAL
-            providers = ["CPUExecutionProvider"]
-            self._encoder = ort.InferenceSession(str(encoder_file), options, providers=providers)
-            self._decoder = ort.InferenceSession(str(decoder_file), options, providers=providers)
+            converted = self._converted_files(files) if convert else None
+            if converted is not None:
+                try:
+                    self._encoder, self._decoder = self._sessions(ort, options, converted, mem_arena)
+                    files, self.converted = converted, True
+                except Exception as exc:  # onnxruntime's Fail/InvalidProtobuf/...: a damaged cache file
+                    logger.warning("cannot load the converted Moonshine model in %s (%s: %s); removing it and "
+                                   "using the slower .ort files", converted[0].parent, type(exc).__name__, exc)
+                    remove_cached(converted[0].parent)
+            if not self.converted:
+                self._encoder, self._decoder = self._sessions(ort, options, files, mem_arena)
             self._tokenizer = self._load_tokenizer()
         except RoomVoiceError:
             raise
         except Exception as exc:  # onnxruntime raises its own Fail/InvalidGraph types; bad tokenizer files ValueError
             raise SpeechToTextError("stt-load-failed",
                                     f"cannot load Moonshine model {self.model_path}: {exc}") from exc
+        self.model_files = tuple(files)
         self._encoder_input = self._encoder.get_inputs()[0].name
         self._past_shapes = self._cache_inputs()
         outputs = [o.name for o in self._decoder.get_outputs()]
         self._first_outputs = outputs
         self._step_outputs = [name for name in outputs if name == "logits" or ".decoder." in name]
         self.load_s = time.perf_counter() - t0
-        logger.info("loaded %s (%d layers, %d thread(s)) in %.2f s", self.name, len(self._past_shapes) // 4,
-                    cpu_threads, self.load_s)
+        logger.info("loaded %s (%s, %d layers, %d thread(s)) in %.2f s", self.name,
+                    "/".join(f.suffix for f in self.model_files), len(self._past_shapes) // 4, cpu_threads,
+                    self.load_s)
+
+    @staticmethod
+    def _sessions(ort: Any, options: Any, files: Sequence[Path], mem_arena: bool) -> tuple[Any, Any]:
+        """(encoder, decoder) sessions, then the heap's free pages handed back."""
+        options.enable_cpu_mem_arena = bool(mem_arena)
+        providers = ["CPUExecutionProvider"]
+        encoder, decoder = (ort.InferenceSession(str(f), options, providers=providers) for f in files)
+        _release_free_heap()
+        return encoder, decoder
+
+    def _converted_files(self, files: Sequence[Path]) -> list[Path] | None:
+        """``.onnx`` copies of ``.ort`` ``files`` from the cache (converted on first use), or None.
+
+        None when ``files`` are already ``.onnx`` or when conversion fails (logged as a
+        warning: the ``.ort`` files still work, only slower).
+        """
+        if not all(f.suffix == ".ort" for f in files):
+            return None
+        try:
+            folder = cached_onnx_dir(self.model_path, _MODEL_FILES, cache_dir=self.cache_dir)
+        except Exception as exc:  # OrtConversionError, OSError (read-only cache), onnx/onnxruntime errors
+            logger.warning("cannot convert Moonshine's .ort files to .onnx in %s (%s: %s); using the .ort "
+                           "files (correct, ~4x slower per token)", self.cache_dir, type(exc).__name__, exc)
+            return None
+        return [folder / f"{stem}.onnx" for stem in _MODEL_FILES]
 
     def _find(self, stem: str) -> Path:
-        for suffix in (".ort", ".onnx"):
+        for suffix in (".onnx", ".ort"):
             path = self.model_path / f"{stem}{suffix}"
             if path.is_file():
                 return path
-        raise SpeechToTextError("stt-load-failed", f"{self.model_path} has no {stem}.ort or {stem}.onnx")
+        raise SpeechToTextError("stt-load-failed", f"{self.model_path} has no {stem}.onnx or {stem}.ort")
 
     def _load_tokenizer(self) -> _BinTokenizer | _JsonTokenizer:
         if (self.model_path / "tokenizer.bin").is_file():
@@ -306,3 +382,15 @@ class MoonshineEngine(SpeechToTextEngine):
         else:
             logger.debug("stopped at the %d-token budget for %.2f s of audio", max_tokens, len(samples) / SAMPLE_RATE)
         return self._tokenizer.decode(tokens)
+
+
+def _release_free_heap() -> None:
+    """Hand the C heap's free pages back to the OS (glibc ``malloc_trim``; a no-op elsewhere).
+
+    Constant folding at load allocates and frees ~260 MB of temporaries that glibc keeps
+    mapped; after trimming, the converted model's RSS growth drops from ~+680 to ~+420 MB.
+    """
+    try:
+        ctypes.CDLL("libc.so.6").malloc_trim(0)
+    except (OSError, AttributeError):  # not glibc (musl, macOS): nothing to do
+        pass
