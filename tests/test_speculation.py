@@ -20,6 +20,7 @@ from roomvoice.rooms.room import Room
 from roomvoice.rooms.room_types import RoomOptions
 from roomvoice.rooms.sinks import NullSink
 from roomvoice.rooms.speculation import Speculator, wait_for
+from roomvoice.rooms.vocabulary import Heard
 from roomvoice.rooms.wake import WakeWordDetector
 
 from .conftest import AUDIO
@@ -150,12 +151,13 @@ def test_speculator_keeps_only_the_newest_pause_and_matches_by_speech_end():
     gate = threading.Event()
     seen = []
 
-    def transcribe(u):
+    def hear(u):
         gate.wait(5)
         seen.append(u.duration_s)
-        return Transcript(text=f"{u.duration_s:.1f}", language="en", audio_s=u.duration_s, stt_s=0.01)
+        return Heard(Transcript(text=f"{u.duration_s:.1f}", language="en", audio_s=u.duration_s, stt_s=0.01),
+                     "fast_path")
 
-    spec = Speculator("test", transcribe, route=lambda text: "fast_path")
+    spec = Speculator("test", hear)
     spec.start(utterance(1.0), 0.8)
     time.sleep(0.05)
     spec.start(utterance(2.0), 1.8)  # queued behind the running one
@@ -174,10 +176,10 @@ def test_speculator_keeps_only_the_newest_pause_and_matches_by_speech_end():
 
 
 def test_speculator_failure_means_the_turn_transcribes_again():
-    def transcribe(u):
+    def hear(u):
         raise RuntimeError("stt down")
 
-    spec = Speculator("test", transcribe)
+    spec = Speculator("test", hear)
     spec.start(utterance(1.0), 0.8)
     deadline = time.monotonic() + 5
     while spec.computing and time.monotonic() < deadline:

@@ -187,8 +187,10 @@ class AssistantCore:
     def route(self, request: AssistantRequest) -> str:
         """Where :class:`~roomvoice.assistant.pipeline.ReplyPipeline` would send ``request``, without
         executing anything: ``"fast_path"`` (the rules answer it: time, date, a recognised Home
-        Assistant intent), ``"tool"`` (a home request for the LLM's constrained tool call) or
-        ``"llm"``. A room uses it to end a turn at once on a whole home command.
+        Assistant intent), ``"unsure"`` (the rules would ask which device was meant or refuse an
+        unknown name), ``"tool"`` (a home request for the LLM's constrained tool call) or
+        ``"llm"``. A room uses it to end a turn at once on a whole home command, and to hear a
+        home request again with the home's names as the STT prompt (``unsure``, ``tool``).
 
         Raises:
             AssistantError: for a bad request (see :meth:`check`).
@@ -199,8 +201,9 @@ class AssistantCore:
         if self.skills is None:
             return "llm"
         with self._acting_for(request, text):
-            if self.skills.recognizes(text, request.room or None):
-                return "fast_path"
+            how = self.skills.recognizes(text, request.room or None)
+        if how is not None:
+            return "fast_path" if how == "sure" else "unsure"
         return "tool" if self.tool_prompt(request) is not None else "llm"
 
     def vocabulary(self) -> str:

@@ -65,7 +65,7 @@ from roomvoice.rooms.speculation import Speculator
 from roomvoice.rooms.state import VoiceStateMachine
 from roomvoice.rooms.turn_side import BUSY, S, TurnSide
 from roomvoice.rooms.turns import Job, TurnControl, TurnWorker
-from roomvoice.rooms.vocabulary import VocabularyCache
+from roomvoice.rooms.vocabulary import Heard, VocabularyCache, hear
 from roomvoice.rooms.wake import WakeWordDetector
 
 logger = logging.getLogger(__name__)
@@ -150,9 +150,7 @@ class Room(TurnSide):
         self._wake_wall = 0.0
         self._followup = False
         self.vocabulary = VocabularyCache(getattr(services, "vocabulary", None), name)
-        route = getattr(services, "route", None) if self.options.command_ends_turn else None
-        self.speculator = Speculator(name, self.transcribe, self._route if route is not None else None,
-                                     on_change=self._notify)
+        self.speculator = Speculator(name, self.hear, on_change=self._notify)
         self.worker = TurnWorker(self)
 
     def _echo_canceller(self):
@@ -185,14 +183,17 @@ class Room(TurnSide):
         """The current voice state."""
         return self.machine.state
 
-    def transcribe(self, utterance: Utterance) -> Transcript:
-        """STT of ``utterance``, biased towards the home's names (:attr:`vocabulary`) when the
-        services give them.
+    def hear(self, utterance: Utterance) -> Heard:
+        """STT of ``utterance`` and where the assistant would send it; a home request the fast path
+        cannot act on is heard again biased towards the home's names (:func:`~roomvoice.rooms.vocabulary.hear`).
 
         Raises:
-            whatever the services raise (SpeechToTextError, AudioError...).
+            whatever the services' first STT pass raises (SpeechToTextError, AudioError...).
         """
-        prompt = self.vocabulary.get()
+        route = self._route if hasattr(self.services, "route") else None
+        return hear(utterance, self._stt, route, self.vocabulary)
+
+    def _stt(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
         if prompt:
             return self.services.transcribe(utterance, prompt=prompt)
         return self.services.transcribe(utterance)

@@ -2,9 +2,10 @@
 
 When the end-of-speech detector reports a ``PAUSE`` (``speculative_stt_s`` of silence after
 speech, see :mod:`roomvoice.rooms.endpoint`), the room hands the utterance so far to its
-:class:`Speculator`, which transcribes it on its own thread while capture goes on, and asks the
-assistant where the words would go (:meth:`route`: ``"fast_path"``, ``"tool"`` or ``"llm"``; the
-fast path is only *recognised* there, nothing is executed). Then:
+:class:`Speculator`, which hears it on its own thread while capture goes on
+(:func:`~roomvoice.rooms.vocabulary.hear`: the transcript, and where the assistant would send it,
+``"fast_path"``, ``"unsure"``, ``"tool"`` or ``"llm"``; the fast path is only *recognised* there,
+nothing is executed). Then:
 
 * the turn ends at the normal hangover and no speech came after the pause: the turn uses this
   transcript (the same audio, up to the pause, already transcribed) instead of a new pass;
@@ -27,11 +28,10 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from roomvoice.events import Transcript, Utterance
+from roomvoice.rooms.vocabulary import Heard
 
 logger = logging.getLogger(__name__)
 
-ROUTES = ("fast_path", "tool", "llm")
-"""Where the assistant would send a request (see :meth:`AssistantCore.route`)."""
 
 
 @dataclass(frozen=True)
@@ -43,7 +43,7 @@ class Speculation:
         last_speech_end_s: audio time (s) of the end of its last speech chunk: the speculation
             is valid for a turn whose last speech chunk ends at the same time.
         transcript: the STT result (None if it failed).
-        route: ``"fast_path"``, ``"tool"``, ``"llm"``, or None when not asked / failed.
+        route: ``"fast_path"``, ``"unsure"``, ``"tool"``, ``"llm"``, or None when not asked / failed.
         error: what failed (STT or the routing), or None.
     """
 
@@ -74,16 +74,15 @@ class Speculator:
 
     Args:
         name: the room (thread name, logs).
-        transcribe: STT of one utterance → :class:`Transcript` (may raise).
-        route: text → one of :data:`ROUTES` (may raise); None = never asked (no early end).
+        hear: an utterance → :class:`~roomvoice.rooms.vocabulary.Heard` (transcript and route;
+            may raise).
         on_change: called (no arguments) when a pass starts or ends, e.g. to wake a waiting room.
     """
 
-    def __init__(self, name: str, transcribe: Callable[[Utterance], Transcript],
-                 route: Callable[[str], str] | None = None, on_change: Callable[[], None] | None = None) -> None:
+    def __init__(self, name: str, hear: Callable[[Utterance], Heard],
+                 on_change: Callable[[], None] | None = None) -> None:
         self.name = name
-        self._transcribe = transcribe
-        self._route = route
+        self._hear = hear
         self._on_change = on_change
         self._lock = threading.Condition()
         self._queued: _Pass | None = None
@@ -164,18 +163,14 @@ class Speculator:
                 self._changed()
 
     def _make(self, job: _Pass) -> Speculation:
-        transcript: Transcript | None = None
         try:
-            transcript = self._transcribe(job.utterance)
-            route = None
-            if self._route is not None and transcript.text.strip():
-                route = self._route(transcript.text.strip())
-            logger.debug("%s: pause transcript %r (%s) in %.3f s", self.name, transcript.text, route,
-                         transcript.stt_s)
-            return Speculation(job.utterance, job.last_speech_end_s, transcript, route)
+            heard = self._hear(job.utterance)
         except Exception as exc:  # the turn's own transcription runs instead
             logger.info("%s: transcription in a pause failed (%s); the turn transcribes again", self.name, exc)
-            return Speculation(job.utterance, job.last_speech_end_s, transcript, None, exc)
+            return Speculation(job.utterance, job.last_speech_end_s, None, None, exc)
+        logger.debug("%s: pause transcript %r (%s) in %.3f s", self.name, heard.transcript.text, heard.route,
+                     heard.transcript.stt_s)
+        return Speculation(job.utterance, job.last_speech_end_s, heard.transcript, heard.route)
 
     def _changed(self) -> None:
         if self._on_change is not None:

@@ -279,7 +279,7 @@ class TurnWorker:
             stage = Stage.STT
             job.control.check()
             ahead = wait_for(job.speculation, SPECULATION_WAIT_S) if job.speculation is not None else None
-            result = ahead.transcript if ahead is not None else room.transcribe(u)
+            result = ahead.transcript if ahead is not None else room.hear(u).transcript
             job.control.check()
             transcript = result.text.strip()
             timings = replace(timings, stt_s=result.stt_s, stt_rtf=result.real_time_factor,

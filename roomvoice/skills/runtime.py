@@ -263,13 +263,17 @@ class SkillSet:
             reply, ha_s = self._carry_out(match)
         return SkillReply(reply.speech, "fast_path", reply.tool_calls, time.perf_counter() - t0 - ha_s, ha_s)
 
-    def recognizes(self, text: str, room: str | None = None) -> bool:
-        """True when the intent fast path has a complete match for ``text`` said in ``room``
-        (nothing is executed): the request is a whole home command or question."""
+    def recognizes(self, text: str, room: str | None = None) -> str | None:
+        """How the intent fast path would answer ``text`` said in ``room``, nothing executed:
+        ``"sure"`` (a command or question it answers), ``"unsure"`` (it would ask which device was
+        meant, or refuse an unknown name: perhaps a misheard one), or None (no match)."""
         if self.recognizer is None:
-            return False
+            return None
         with self._lock:
-            return self.recognizer.recognize(text, room=self.room_areas.get(room, room) if room else None) is not None
+            match = self.recognizer.recognize(text, room=self.room_areas.get(room, room) if room else None)
+        if match is None:
+            return None
+        return "unsure" if match.kind in (IntentKind.CLARIFY, IntentKind.REFUSAL) else "sure"
 
     def vocabulary(self) -> str:
         """The home's names for STT biasing (:meth:`EntityIndex.vocabulary`), or "" without Home Assistant."""
