@@ -199,6 +199,13 @@ class SttConfig:
 
     ``beam_size`` 5: under Ray (which sets ``OMP_NUM_THREADS=1``) greedy decoding of tiny.en turned
     "Gregson" into "Greggs in" on the bundled ARCTIC clip; beam 5 fixed it for ~0.1 s per utterance.
+
+    ``first_pass``: a fast engine (``moonshine``) that hears each utterance first; a transcript the
+    fast path acts on (a home command) is used as is, anything else is transcribed again by this
+    engine (``roomvoice.rooms.vocabulary.hear``). ``first_pass_model_path`` None = its packaged
+    model. Measured (``benchmarks/stt_compare.py``): Moonshine base 0.09 s p50 on commands against
+    0.29 s for tiny.en, 16/16 commands exact, but it dropped words of the phone-call clip that
+    tiny.en kept, so sentences stay with tiny.en.
     """
 
     engine: str = "faster_whisper"
@@ -212,6 +219,8 @@ class SttConfig:
     language: Optional[str] = "en"
     max_batch_size: int = 4
     batch_wait_timeout_s: float = 0.05
+    first_pass: Optional[str] = None
+    first_pass_model_path: Optional[str] = None
 
 
 @dataclass

@@ -111,6 +111,10 @@ def validate(cfg: DictConfig | AppConfig) -> AppConfig:
         _check_camera(f"{k}.camera", room.camera)
     if c.stt.engine not in STT_ENGINES:
         _fail("stt.engine", f"{c.stt.engine!r} is not one of {STT_ENGINES}")
+    if c.stt.first_pass not in (None, "moonshine"):
+        _fail("stt.first_pass", f"{c.stt.first_pass!r} is not null or 'moonshine'")
+    if c.stt.first_pass is not None and c.stt.language not in (None, "en"):
+        _fail("stt.first_pass", f"the moonshine first pass is English only; stt.language is {c.stt.language!r}")
     if c.tts.engine not in TTS_ENGINES:
         _fail("tts.engine", f"{c.tts.engine!r} is not one of {TTS_ENGINES}")
     if c.llm.engine not in LLM_ENGINES:

@@ -53,10 +53,12 @@ class CountingServices:
     def __init__(self, inner):
         self.inner = inner
         self.transcribed: list[float] = []
+        self.passes: list[str] = []
 
-    def transcribe(self, utterance, prompt=None):
+    def transcribe(self, utterance, prompt=None, first_pass=False):
         self.transcribed.append(utterance.duration_s)
-        return self.inner.transcribe(utterance, prompt)
+        self.passes.append("first" if first_pass else "main")
+        return self.inner.transcribe(utterance, prompt, first_pass)
 
     def __getattr__(self, name):
         return getattr(self.inner, name)
@@ -112,6 +114,7 @@ def test_a_whole_home_command_ends_the_turn_at_the_pause(services):
     assert turn.reply_source == "fast_path" and turn.error is None
     assert turn.timings.turn_end == "command" and turn.timings.stt_in_pause
     assert len(counting.transcribed) == 1  # the pause pass was the turn's transcript
+    assert counting.passes == ["first"]  # Moonshine's: the fast path acts on it, whisper never runs
 
     late = make_room(CountingServices(services), command_ends_turn=False)
     [slow] = run(late, "what_time_is_it.wav")
@@ -135,9 +138,12 @@ def test_speech_after_a_pause_makes_a_new_pass(services):
 
 
 def test_a_long_llm_question_is_not_ended_early(services):
-    room = make_room(services)
+    counting = CountingServices(services)
+    room = make_room(counting)
     [turn] = run(room, "arctic_a0007.wav")
     assert turn.timings.turn_end == "silence" and turn.reply_source == "llm"
+    assert counting.passes == ["first", "main"]  # not a command: whisper hears the sentence
+    assert norm(turn.transcript) == "and you always want to see it in the superlative degree"
     room.close()
 
 

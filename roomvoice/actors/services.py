@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable
 
 from roomvoice.events import AssistantRequest, ReplySentence, SpeechAudio, Transcript, Utterance
+
+logger = logging.getLogger(__name__)
 
 
 class ServeServices:
@@ -22,10 +25,23 @@ class ServeServices:
         self._stt = serve.get_deployment_handle("SpeechToText", app_name=app_name)
         self._assistant = serve.get_deployment_handle("Assistant", app_name=app_name)
         self._tts = serve.get_deployment_handle("TextToSpeech", app_name=app_name)
+        self._first_pass: bool | None = None
 
-    def transcribe(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
-        """Speech-to-text of ``utterance`` (``prompt``: words to bias towards)."""
-        return self._stt.transcribe.remote(utterance.samples, prompt).result(timeout_s=self.timeout_s)
+    @property
+    def first_pass(self) -> bool:
+        """True when the SpeechToText deployment has a fast first-pass engine (asked once)."""
+        if self._first_pass is None:
+            try:
+                self._first_pass = bool(self._stt.has_first_pass.remote().result(timeout_s=self.timeout_s))
+            except Exception as exc:  # asked again next time; the main engine hears meanwhile
+                logger.warning("could not ask SpeechToText for its first pass: %s", exc)
+                return False
+        return self._first_pass
+
+    def transcribe(self, utterance: Utterance, prompt: str | None = None, first_pass: bool = False) -> Transcript:
+        """Speech-to-text of ``utterance`` (``prompt``: words to bias towards; ``first_pass``: with
+        the fast first-pass engine)."""
+        return self._stt.transcribe.remote(utterance.samples, prompt, first_pass).result(timeout_s=self.timeout_s)
 
     def reply(self, request: AssistantRequest) -> Iterable[ReplySentence]:
         """The Assistant's streamed reply: a Serve response generator, whose ``cancel()`` stops the

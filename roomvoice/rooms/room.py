@@ -191,7 +191,11 @@ class Room(TurnSide):
             whatever the services' first STT pass raises (SpeechToTextError, AudioError...).
         """
         route = self._route if hasattr(self.services, "route") else None
-        return hear(utterance, self._stt, route, self.vocabulary)
+        fast = self._first_pass if getattr(self.services, "first_pass", False) else None
+        return hear(utterance, self._stt, route, self.vocabulary, fast)
+
+    def _first_pass(self, utterance: Utterance) -> Transcript:
+        return self.services.transcribe(utterance, first_pass=True)
 
     def _stt(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
         if prompt:

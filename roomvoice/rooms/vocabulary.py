@@ -96,7 +96,8 @@ def _words(text: str) -> str:
 
 
 def hear(utterance: Utterance, transcribe: Callable[[Utterance, str | None], Transcript],
-         route: Callable[[str], str] | None, vocabulary: VocabularyCache) -> Heard:
+         route: Callable[[str], str] | None, vocabulary: VocabularyCache,
+         fast: Callable[[Utterance], Transcript] | None = None) -> Heard:
     """Transcribe ``utterance``; a home request the fast path cannot act on is heard again with the
     home's names as the prompt (see the module docs).
 
@@ -107,11 +108,25 @@ def hear(utterance: Utterance, transcribe: Callable[[Utterance, str | None], Tra
         route: text → ``fast_path`` / ``unsure`` / ``tool`` / ``llm`` (nothing executed); None =
             no routing and no second pass.
         vocabulary: the home's names.
+        fast: a fast first-pass STT (``stt.first_pass``, Moonshine): its transcript is used when
+            the fast path acts on it (a home command); else ``transcribe`` hears the utterance
+            again. A failing first pass is logged and skipped.
 
     Returns:
-        The :class:`Heard` result.
+        The :class:`Heard` result (``stt_s``: every pass together).
     """
+    spent = 0.0
+    if fast is not None and route is not None:
+        try:
+            quick = fast(utterance)
+            if quick.text.strip() and route(quick.text.strip()) == "fast_path":
+                return Heard(quick, "fast_path")
+            spent = quick.stt_s
+        except Exception as exc:  # the main engine hears it
+            logger.info("%s: the first STT pass failed (%s)", vocabulary.name, exc)
     first = transcribe(utterance, None)
+    if spent:
+        first = replace(first, stt_s=first.stt_s + spent)
     text = first.text.strip()
     if route is None or not text:
         return Heard(first)

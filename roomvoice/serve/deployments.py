@@ -55,10 +55,14 @@ class SpeechToText:
         from roomvoice.serve.factory import build_stt_engine
 
         t0 = time.monotonic()
+        from roomvoice.serve.factory import build_first_pass_engine
+
         self.engine = build_stt_engine(cfg)
+        self.first = build_first_pass_engine(cfg)
         self.language = cfg.language
-        self.transcribe_batch.set_max_batch_size(cfg.max_batch_size)
-        self.transcribe_batch.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
+        for batched in (self.transcribe_batch, self.first_pass_batch):
+            batched.set_max_batch_size(cfg.max_batch_size)
+            batched.set_batch_wait_timeout_s(cfg.batch_wait_timeout_s)
         self.batch_sizes: list[int] = []
         logger.info("SpeechToText ready (%s) in %.1f s", cfg.model, time.monotonic() - t0)
 
@@ -69,13 +73,25 @@ class SpeechToText:
         samples, prompts = [item[0] for item in batch], [item[1] for item in batch]
         return await asyncio.to_thread(self.engine.transcribe, samples, language=self.language, prompt=prompts)
 
-    async def transcribe(self, samples: np.ndarray, prompt: str | None = None) -> Transcript:
+    @serve.batch(max_batch_size=4, batch_wait_timeout_s=0.05)
+    async def first_pass_batch(self, batch: list[np.ndarray]) -> list[Transcript]:
+        """Utterances for the fast first-pass engine, one engine call per batch."""
+        return await asyncio.to_thread(self.first.transcribe, batch, language="en")
+
+    def has_first_pass(self) -> bool:
+        """True when a fast first-pass engine (``stt.first_pass``) is loaded."""
+        return self.first is not None
+
+    async def transcribe(self, samples: np.ndarray, prompt: str | None = None, first_pass: bool = False) -> Transcript:
         """Transcribe one utterance, batched with concurrent calls from other rooms into one engine
-        call; ``prompt``: words to bias towards (stop phrases, the home's device names)."""
+        call; ``prompt``: words to bias towards (stop phrases, the home's device names);
+        ``first_pass``: with the fast first-pass engine (the main one when there is none)."""
         arr = _check_utterance(samples)
         if prompt is not None and not isinstance(prompt, str):
             raise SpeechToTextError("stt-bad-prompt", f"the prompt must be a string, got {type(prompt).__name__}")
         try:
+            if first_pass and self.first is not None:
+                return await self.first_pass_batch(arr)
             return await self.transcribe_batch((arr, prompt or None))
         except Exception as exc:
             raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc

@@ -44,6 +44,21 @@ def _build_moonshine(cfg: SttConfig) -> SpeechToTextEngine:
     return MoonshineEngine(str(path), cpu_threads=cfg.cpu_threads, language=cfg.language)
 
 
+def build_first_pass_engine(cfg: SttConfig) -> SpeechToTextEngine | None:
+    """The fast first-pass engine ``stt.first_pass`` names (``moonshine``), or None.
+
+    Raises:
+        ConfigError: an unknown first-pass engine or missing model files.
+    """
+    if not cfg.first_pass:
+        return None
+    if cfg.first_pass != "moonshine":
+        raise ConfigError("config-invalid", f"stt.first_pass: unknown engine {cfg.first_pass!r}")
+    return _build_moonshine(SttConfig(engine="moonshine", model="moonshine-base", device="cpu",
+                                      model_path=cfg.first_pass_model_path, cpu_threads=cfg.cpu_threads,
+                                      language="en"))
+
+
 def build_tts_engine(cfg: TtsConfig) -> TextToSpeechEngine:
     """The text-to-speech engine ``cfg`` names; the packaged joe voice when paths are None.
 

@@ -30,12 +30,13 @@ class LocalServices:
         language: STT language (None = detect).
         timeout_s: wall seconds allowed for the LLM's part of a reply (see
             :class:`~roomvoice.assistant.pipeline.TimeoutPolicy`).
+        first: the fast first-pass STT engine (``stt.first_pass``), or None.
     """
 
     def __init__(self, stt: SpeechToTextEngine, llm: LLMEngine, tts: TextToSpeechEngine, core: AssistantCore,
                  *, max_tokens: int = 96, temperature: float = 0.2, language: str | None = "en",
-                 timeout_s: float = 30.0) -> None:
-        self.stt, self.llm, self.tts, self.core = stt, llm, tts, core
+                 timeout_s: float = 30.0, first: SpeechToTextEngine | None = None) -> None:
+        self.stt, self.llm, self.tts, self.core, self.first = stt, llm, tts, core, first
         self.max_tokens, self.temperature, self.language = max_tokens, temperature, language
         self.pipeline = ReplyPipeline(core, EngineLLM(llm), sampling=Sampling(max_tokens, temperature),
                                       timeouts=TimeoutPolicy(timeout_s))
@@ -49,8 +50,16 @@ class LocalServices:
     def timeout_s(self, value: float | None) -> None:
         self.pipeline.timeouts = TimeoutPolicy(value)
 
-    def transcribe(self, utterance: Utterance, prompt: str | None = None) -> Transcript:
+    @property
+    def first_pass(self) -> bool:
+        """True when a fast first-pass engine is loaded."""
+        return self.first is not None
+
+    def transcribe(self, utterance: Utterance, prompt: str | None = None, first_pass: bool = False) -> Transcript:
+        """STT of ``utterance`` (``prompt``: words to bias towards; ``first_pass``: the fast engine)."""
         try:
+            if first_pass and self.first is not None:
+                return self.first.transcribe([utterance.samples], language="en")[0]
             return self.stt.transcribe([utterance.samples], language=self.language, prompt=prompt)[0]
         except Exception as exc:
             raise as_roomvoice_error(exc, SpeechToTextError, "stt-failed") from exc
@@ -77,7 +86,7 @@ class LocalServices:
 def local_services_from_config(cfg: Any) -> LocalServices:
     """Build :class:`LocalServices` from an :class:`~roomvoice.config.AppConfig` (skills included:
     see :func:`roomvoice.skills.setup.build_skills`)."""
-    from roomvoice.serve.factory import build_llm_engine, build_stt_engine, build_tts_engine
+    from roomvoice.serve.factory import build_first_pass_engine, build_llm_engine, build_stt_engine, build_tts_engine
     from roomvoice.skills.setup import build_skills
 
     skills_cfg = getattr(cfg, "skills", None)
@@ -86,4 +95,4 @@ def local_services_from_config(cfg: Any) -> LocalServices:
                          skills=skills, tool_max_tokens=skills_cfg.llm_tool_max_tokens if skills_cfg else 96)
     return LocalServices(build_stt_engine(cfg.stt), build_llm_engine(cfg.llm), build_tts_engine(cfg.tts), core,
                          max_tokens=cfg.llm.max_tokens, temperature=cfg.llm.temperature, language=cfg.stt.language,
-                         timeout_s=cfg.llm.timeout_s)
+                         timeout_s=cfg.llm.timeout_s, first=build_first_pass_engine(cfg.stt))
