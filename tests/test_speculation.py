@@ -195,3 +195,40 @@ def test_speculator_failure_means_the_turn_transcribes_again():
     spec.drop()
     assert spec.claim(0.8) is None
     spec.close()
+
+
+def test_a_soft_sound_after_the_pause_voids_its_transcript():
+    """A word too soft to count as speech (energy VAD: 7 dB over the floor, under the 10 dB margin)
+    after the pause: the detector reports it, and the pause's transcript is not used."""
+    rng = np.random.default_rng(7)
+
+    def noise(seconds, dbfs):
+        return (rng.standard_normal(int(seconds * SAMPLE_RATE)) * 32768 * 10 ** (dbfs / 20)).astype(np.int16)
+
+    samples = np.concatenate([noise(1.0, -60), noise(0.8, -20), noise(0.32, -60), noise(0.16, -53), noise(1.0, -60)])
+    det = EndOfSpeechDetector(EndpointSettings(vad="energy"))
+    for chunk in iter_chunks(samples[:SAMPLE_RATE]):
+        det.observe(chunk)
+    det.start(1.0)
+    pause = final = None
+    for chunk in iter_chunks(samples[SAMPLE_RATE:], start_s=1.0):
+        update = det.process(chunk)
+        if update.kind is EndpointKind.PAUSE:
+            pause = update
+        elif update.kind is EndpointKind.END_OF_SPEECH:
+            final = update
+            break
+    assert pause is not None and final is not None
+    assert pause.last_sound_end_s == pause.last_speech_end_s  # nothing soft yet when the pause was reported
+    assert final.last_speech_end_s == pause.last_speech_end_s  # the soft sound was not speech...
+    assert final.last_sound_end_s > pause.utterance.end_s  # ...but it came after the pause's audio
+
+    spec = Speculator("test", lambda u: Heard(Transcript("turn on the garage", "en", u.duration_s, 0.01), "fast_path"))
+    spec.start(pause.utterance, pause.last_speech_end_s)
+    deadline = time.monotonic() + 5
+    while spec.ready(pause.last_speech_end_s) is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert spec.ready(pause.last_speech_end_s, pause.last_sound_end_s) is not None
+    assert spec.ready(final.last_speech_end_s, final.last_sound_end_s) is None  # no early end on it
+    assert spec.claim(final.last_speech_end_s, final.last_sound_end_s) is None  # the turn transcribes it all
+    spec.close()

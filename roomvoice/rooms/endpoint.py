@@ -190,6 +190,10 @@ class EndpointUpdate:
         speech_start_s: audio time (s) of the speech onset (start of its first speech
             chunk), once speech has started; ``None`` before.
         last_speech_end_s: audio time (s) of the end of the newest speech chunk; ``None`` before.
+        last_sound_end_s: audio time (s) of the end of the newest chunk that *may* hold speech
+            (Silero probability >= half ``silero_threshold``, or energy >= half the margin above
+            the floor): a soft word the speech threshold missed. A transcript made in a pause is
+            only used when nothing of the kind came after it.
     """
 
     kind: EndpointKind
@@ -197,6 +201,7 @@ class EndpointUpdate:
     utterance: Utterance | None = None
     speech_start_s: float | None = None
     last_speech_end_s: float | None = None
+    last_sound_end_s: float | None = None
 
 
 class EndOfSpeechDetector:
@@ -239,6 +244,7 @@ class EndOfSpeechDetector:
         self._peak_dbfs: float | None = None
         self._last_speech_captured_at: float | None = None
         self._last_speech_end_s: float | None = None
+        self._last_sound_end_s: float | None = None
         self._pause_asked = False
         self._pause_reported = False
 
@@ -286,16 +292,20 @@ class EndOfSpeechDetector:
             self._silero.reset()
 
     def _is_speech(self, samples: np.ndarray, level_dbfs: float, duration_s: float) -> bool:
+        """Speech in this chunk? Also sets :attr:`_maybe_speech` (a softer sound that may be a word)."""
         if self._silero is not None:
             prob = self._silero(samples)
             if prob is None:  # no window completed (chunks shorter than 512 samples)
+                self._maybe_speech = self._in_speech
                 return self._in_speech
             hysteresis = self.settings.silero_hysteresis if self._in_speech else 0.0
+            self._maybe_speech = prob >= 0.5 * self.settings.silero_threshold
             return prob >= self.settings.silero_threshold - hysteresis
         floor = self._floor.level_dbfs
         if floor is None:
             floor = self._floor.update(level_dbfs, duration_s)
         margin = self.settings.speech_margin_db - (self.settings.hysteresis_db if self._in_speech else 0.0)
+        self._maybe_speech = level_dbfs > floor + 0.5 * self.settings.speech_margin_db
         if level_dbfs <= floor + margin:
             return False
         return self._peak_dbfs is None or level_dbfs > self._peak_dbfs - self.settings.speech_range_db
@@ -325,7 +335,7 @@ class EndOfSpeechDetector:
     def _finish(self, kind: EndpointKind, t: float, with_audio: bool) -> EndpointUpdate:
         utterance = self._utterance(t) if with_audio and self._chunks else None
         update = EndpointUpdate(kind, t, utterance, self._onset_s if self._started else None,
-                                self._last_speech_end_s)
+                                self._last_speech_end_s, self._last_sound_end_s)
         logger.info("%s at %.2f s (speech from %s s)", kind.value, t, self._onset_s)
         self._active = False
         self._chunks = deque()
@@ -365,7 +375,10 @@ class EndOfSpeechDetector:
         samples = np.asarray(chunk.samples)
         dt = chunk.duration_s
         level = rms_dbfs(samples)
+        self._maybe_speech = False
         speech = self._is_speech(samples, level, dt)
+        if speech or (self._maybe_speech and self._onset_s is not None):
+            self._last_sound_end_s = chunk.end_s
         if not speech:
             self._floor.update(level, dt)
         self._chunks.append(chunk)
@@ -396,8 +409,9 @@ class EndOfSpeechDetector:
             if s.speculative_stt_s > 0 and not self._pause_reported and self._silence_s >= s.speculative_stt_s - 1e-9:
                 self._pause_reported = True  # once per pause
                 return EndpointUpdate(EndpointKind.PAUSE, t, self._utterance(t), self._onset_s,
-                                      self._last_speech_end_s)
-            return EndpointUpdate(EndpointKind.NONE, t, None, self._onset_s, self._last_speech_end_s)
+                                      self._last_speech_end_s, self._last_sound_end_s)
+            return EndpointUpdate(EndpointKind.NONE, t, None, self._onset_s, self._last_speech_end_s,
+                                  self._last_sound_end_s)
 
         if self._onset_s is not None and self._speech_s >= s.min_speech_s - 1e-9:
             self._started = True

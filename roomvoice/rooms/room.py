@@ -322,7 +322,7 @@ class Room(TurnSide):
         elif update.kind is EndpointKind.PAUSE and update.utterance is not None:
             self.speculator.start(update.utterance, update.last_speech_end_s)
         elif update.kind is EndpointKind.NONE and state is S.RECORDING and self.options.command_ends_turn:
-            spec = self.speculator.ready(update.last_speech_end_s)
+            spec = self.speculator.ready(update.last_speech_end_s, update.last_sound_end_s)
             if spec is not None and spec.complete_command:  # a whole home command: no need to wait
                 self._end_turn(self.endpoint.end_now(t), state, "command")
         elif update.kind is EndpointKind.TOO_LONG:
@@ -350,7 +350,8 @@ class Room(TurnSide):
         self.worker.submit(Job("voice", control, utterance=update.utterance, decision=self._pending,
                                followup=self._followup, wake_audio_s=self._wake_time_s,
                                started_at=self._wake_wall, detected_at=time.monotonic(),
-                               speculation=self.speculator.claim(update.last_speech_end_s), turn_end=how))
+                               speculation=self.speculator.claim(update.last_speech_end_s, update.last_sound_end_s),
+                               turn_end=how))
         self._pending, self._followup = None, False
         self.stop_listener.reset()
 

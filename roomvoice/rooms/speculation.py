@@ -110,15 +110,16 @@ class Speculator:
         with self._lock:
             self._queued, self._current = None, None
 
-    def ready(self, last_speech_end_s: float | None) -> Speculation | None:
-        """The finished speculation for speech ending at ``last_speech_end_s``, without waiting."""
+    def ready(self, last_speech_end_s: float | None, last_sound_end_s: float | None = None) -> Speculation | None:
+        """The finished speculation for speech ending at ``last_speech_end_s``, without waiting
+        (None if a softer sound, which may be a word, came after the audio it heard)."""
         with self._lock:
             job = self._current
-        if job is None or job.last_speech_end_s != last_speech_end_s or not job.done.is_set():
+        if not _fits(job, last_speech_end_s, last_sound_end_s) or not job.done.is_set():
             return None
         return job.result
 
-    def claim(self, last_speech_end_s: float | None) -> _Pass | None:
+    def claim(self, last_speech_end_s: float | None, last_sound_end_s: float | None = None) -> _Pass | None:
         """Take the current speculation for a turn whose speech ends at ``last_speech_end_s``
         (finished or not; :func:`wait_for` reads it), or None; the speculator forgets it."""
         with self._lock:
@@ -126,9 +127,7 @@ class Speculator:
             if self._queued is job:
                 self._queued = None
                 return None  # not started: a fresh transcription in the turn is as fast
-        if job is None or job.last_speech_end_s != last_speech_end_s:
-            return None
-        return job
+        return job if _fits(job, last_speech_end_s, last_sound_end_s) else None
 
     @property
     def computing(self) -> bool:
@@ -178,6 +177,13 @@ class Speculator:
                 self._on_change()
             except Exception:  # an observer must not stop the thread
                 logger.debug("%s: speculation observer failed", self.name, exc_info=True)
+
+
+def _fits(job: _Pass | None, last_speech_end_s: float | None, last_sound_end_s: float | None) -> bool:
+    """The pass heard all the speech: no speech chunk, nor a softer sound, after its audio."""
+    if job is None or job.last_speech_end_s != last_speech_end_s:
+        return False
+    return last_sound_end_s is None or last_sound_end_s <= job.utterance.end_s + 1e-6
 
 
 def wait_for(job: _Pass | None, timeout_s: float) -> Speculation | None:
