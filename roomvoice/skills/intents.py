@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
@@ -168,21 +169,26 @@ class IntentRecognizer:
         text = (text or "").strip()
         if not text or len(text) > MAX_TEXT_CHARS:
             return None
-        area = self.index.area_named(room)
-        context: dict[str, Any] = {"area": {"value": area, "text": area.lower()}} if area else {}
-        handlers = IntentHandlers(self.index, self._now, room or "")
-        result = recognize_best(text, self.templates.intents, slot_lists=self._lists,
-                                intent_context=context, best_slot_name="name")
-        if result is not None:
-            match = self._from_result(result, area, handlers)
-        else:
-            match = self._from_unmatched(text, context, area, handlers)
+        match = self._recognize(text, room)
+        digits = numbers_as_digits(text)
+        if match is None and digits != text:  # "forty per cent" (as some STT engines write it) -> "40 percent"
+            match = self._recognize(digits, room)
         if match is None:
             _LOGGER.debug("no fast-path intent for %r", text)
             return None
         match = replace(match, elapsed_s=time.perf_counter() - t0)
         _LOGGER.debug("%r in %s -> %s %s (%.1f ms)", text, room, match.intent, match.kind.value, match.elapsed_s * 1e3)
         return match
+
+    def _recognize(self, text: str, room: str | None) -> IntentMatch | None:
+        area = self.index.area_named(room)
+        context: dict[str, Any] = {"area": {"value": area, "text": area.lower()}} if area else {}
+        handlers = IntentHandlers(self.index, self._now, room or "")
+        result = recognize_best(text, self.templates.intents, slot_lists=self._lists,
+                                intent_context=context, best_slot_name="name")
+        if result is not None:
+            return self._from_result(result, area, handlers)
+        return self._from_unmatched(text, context, area, handlers)
 
     # --- pass 1: exact names -------------------------------------------------------------
     def _from_result(self, result: RecognizeResult, room_area: str | None,
@@ -271,6 +277,16 @@ _NOT_A_NAME = frozenset({"on", "off", "everything", "anything", "something", "al
 """Words that show an unmatched "name" is not a device's name ("switch everything off", "is anything
 left on"): such sentences go to the LLM instead of being refused."""
 _FILLER = frozenset({"the", "a", "an", "my", "our", "please", "can", "you", "could", "would", "me", "for"})
+
+
+def numbers_as_digits(text: str) -> str:
+    """``text`` with English number words as digits and "per cent" as "percent" ("set the lamp to
+    forty per cent" -> "set the lamp to 40 percent"), as Home Assistant's templates expect; with
+    ``text2num``'s ``alpha2digit`` (MIT). Isolated "one" is left alone ("one of the lamps")."""
+    from text_to_num import alpha2digit
+
+    out = alpha2digit(text, "en")
+    return re.sub(r"\bper\s+cent\b", "percent", out, flags=re.IGNORECASE)
 
 
 def _strip_articles(said: str) -> str:

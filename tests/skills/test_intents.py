@@ -191,3 +191,12 @@ def test_new_entities_after_update_index(index):
     assert recognizer.recognize("turn on the pantry light").service_call == SC("light", "turn_on", "light.pantry")
     assert recognizer.recognize("turn on the lights", room="kitchen").service_call == \
         SC("light", "turn_on", "light.kitchen_lights", "light.pantry")
+
+
+@pytest.mark.parametrize("text, expected", [
+    ("Set the desk lamp to forty per cent.", "Set the desk lamp to 40% brightness."),
+    ("set the desk lamp to twenty five percent", "Set the desk lamp to 25% brightness."),
+])
+def test_number_words_as_some_stt_engines_write_them(recognizer, text, expected):
+    match = recognizer.recognize(text, "office")
+    assert match is not None and match.intent == "HassLightSet" and match.speech == expected
