@@ -174,7 +174,8 @@ class ReplyPipeline:
 
         Returns:
             (the reply, "") when the tool step answered (a tool ran or was refused, the choice
-            made no sense, or no device could be shortlisted); (None, "") to answer in words (no
+            made no sense, or no device could be shortlisted; a call the request's words settled,
+            ``prompt.call``, runs without asking the LLM); (None, "") to answer in words (no
             tool step, the LLM chose no tool for a question, or the call failed: the words report
             a real failure); (None, :data:`NO_CONTROLS`) when the schema's grammar could not be
             built (``llm-bad-schema``): words, preceded by that sentence.
@@ -188,6 +189,8 @@ class ReplyPipeline:
             return None, ""
         if getattr(prompt, "answer", None) is not None:  # nothing to ask the LLM
             return await asyncio.to_thread(self.core.tool_answer, request, prompt, t0, remember=remember), ""
+        if getattr(prompt, "call", None) is not None:  # the words settled the call: checked and run as the LLM's
+            return await asyncio.to_thread(self.core.tool_sentence, request, prompt.call, t0, remember=remember), ""
         try:
             async with asyncio.timeout_at(deadline):
                 raw = await self.llm.complete_json(prompt.messages, prompt.schema, self.core.tool_max_tokens)

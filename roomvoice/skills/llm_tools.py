@@ -11,16 +11,23 @@ A tiny model (SmolLM2-135M) picks tools badly, so the design assumes it will:
    and a command gets :data:`CANT_TELL`. The shortlist is a pure function of the request, the
    room and the index, so a repeated request gives the same schema (and llama.cpp's per-schema
    grammar cache hits).
-3. **Constrained output** (:func:`tool_call_schema`): the LLM must write
+3. **Plan** (:func:`plan_call`): only Home Assistant tools that fit are offered — of the kinds of
+   device said or implied ("too dark" → lights), ``get_state`` only for a question, never a
+   calendar/tasks/timer tool — and an obvious phrasing settles the tool ("warmer" →
+   ``set_temperature`` one degree up); with one device left the whole call is settled and the
+   LLM is not asked (it is still checked as below). The prompt starts with the fixed
+   :data:`TOOL_SYSTEM_PREFIX` (llama.cpp's prefix cache), then the offered tools and devices.
+4. **Constrained output** (:func:`tool_call_schema`): the LLM must write
    ``{"tool": <one registered, allowed tool>, "arguments": {...}}`` or ``{"tool": "none"}``,
    decoded under a JSON-Schema grammar; ``entity_id`` is an ``enum`` of the shortlisted ids the
    tool can act on, so an unknown or wrong-domain entity cannot even be written.
-4. **Checks before dispatch** (:func:`check_llm_call`): the output must parse; tools in
+5. **Checks before dispatch** (:func:`check_llm_call`): the output must parse; tools in
    ``denied`` (``unlock`` by default) are refused whatever the request; the target entity must
    be *grounded* in the request (its name, alias or area said, or a word for its kind of device
    said in its room / for the only such device); state changes asked for in a text that tries to
    override the instructions ("ignore previous instructions...") are refused.
-5. :meth:`ToolRegistry.dispatch` then validates against the full schema and live data.
+6. :meth:`ToolRegistry.dispatch` then validates against the full schema and live data (the
+   runtime first refuses, as :data:`UNCLEAR`, a tool or device the plan did not offer).
 
 A refusal is spoken ("I didn't do that: ..."), and nothing is executed. When the LLM's choice
 makes no sense for the request — no tool for a command, output that does not parse, a tool or
@@ -91,12 +98,17 @@ class ToolPrompt:
         tools: the tool names offered.
         answer: when set, the LLM is not asked: this is the reply (e.g. :data:`CANT_TELL`);
             ``messages``, ``schema`` and ``tools`` are then empty.
+        call: when set, the LLM is not asked either: the request's words settled the whole call
+            (:func:`plan_call`), written as the LLM would write it; it is checked and run exactly
+            like the LLM's output (:meth:`SkillSet.run_llm_call`). ``messages`` and ``schema``
+            are then empty.
     """
 
     messages: tuple[ChatMessage, ...]
     schema: Mapping[str, Any]
     tools: tuple[str, ...]
     answer: str | None = None
+    call: str | None = None
 
 
 @dataclass(frozen=True)
@@ -175,6 +187,51 @@ def shortlist(index: EntityIndex, text: str, room_area: str | None, k: int = SHO
     return tuple(picked.values())[: max(0, int(k))]
 
 
+# --- what the request's words settle before the LLM -----------------------------------------
+_UP, _DOWN, _ON, _OFF, _OPEN, _CLOSE, _ASK = "up", "down", "on", "off", "open", "close", "ask"
+_HINTS: tuple[tuple[re.Pattern[str], str, str], ...] = tuple((re.compile(p), d, a) for p, d, a in (
+    # (pattern on the normalised text, domain, action); the first match per domain wins
+    (r"\b(not|isn'?t) (bright|light) enough\b|\b(too|so|very) dark\b|\bcan(not|'?t| not) see\b"
+     r"|\b(more|some|brighter) light\b|\bbrighter\b", "light", _UP),
+    (r"\b(too|so|very|way too) bright\b|\bdarker\b|\bdimmer\b|\bdim\b|\bless light\b", "light", _DOWN),
+    (r"\b(too|so|very|way too) (hot|warm)\b|\b(cooler|colder)\b|\bboiling\b|\bcool (it|things) down\b",
+     "climate", _DOWN),
+    (r"\bwarmer\b|\b(too|so|very) (cold|chilly)\b|\bchilly\b|\bfreezing\b|\bheat (it|things)? ?up\b"
+     r"|\bwarm (it|things)? ?up\b|\bcold\b", "climate", _UP),
+    (r"\bstuffy\b|\b(some|fresh) air\b|\bbreeze\b", "fan", _ON),
+    (r"\b(blinds?|curtains?|shades?|covers?|awning)\b.*\b(up|open)\b|\bopen\b.*\b(blinds?|curtains?|shades?|"
+     r"windows?|garage)\b", "cover", _OPEN),
+    (r"\b(blinds?|curtains?|shades?|covers?|awning)\b.*\b(down|shut|closed?)\b"
+     r"|\b(close|shut)\b.*\b(blinds?|curtains?|shades?|windows?|garage)\b", "cover", _CLOSE),
+))
+"""Phrasings whose kind of device and action are obvious ("too dark" → a light, on or brighter)."""
+_QUESTION = re.compile(r"^(is|are|was|were|did|does|has|have|what|what'?s|which|how|who|tell me if|"
+                       r"tell me whether|check if|check whether|can you check)\b")
+_ONOFF = re.compile(r"\b(on|off)(?: please| now| for me)?$")
+"""A request that ends in on/off ("could I have the chandelier on"); not "carry on with the music"."""
+_ASKED: tuple[tuple[re.Pattern[str], str], ...] = (
+    (re.compile(r"\b(open|closed|shut)\b"), "cover"), (re.compile(r"\b(locked|unlocked)\b"), "lock"))
+"""In a question, the state asked about says the kind of device ("did I leave the garage door open")."""
+def request_hints(text: str) -> dict[str, str]:
+    """Kind of device → action the request asks for by its phrasing (:data:`_HINTS`), plus
+    ``"*" → "ask"`` for a question ("is the ...", "did I leave ...", with the kind of device of
+    the state asked about: "open" → ``cover``, "locked" → ``lock``) and ``"*" → "on"/"off"``
+    for a request that ends in on/off ("could I have the chandelier on")."""
+    norm = normalize(text)
+    hints: dict[str, str] = {}
+    for pattern, domain, action in _HINTS:
+        if domain not in hints and pattern.search(norm):
+            hints[domain] = action
+    if _QUESTION.match(norm) and not hints:
+        hints["*"] = _ASK
+        for pattern, domain in _ASKED:
+            if pattern.search(norm):
+                hints[domain] = _ASK
+    elif not hints and (m := _ONOFF.search(norm)) is not None:
+        hints["*"] = m.group(1)
+    return hints
+
+
 def llm_arguments_schema(parameters: Mapping[str, Any],
                          entity_ids: Collection[str] | None = None) -> dict[str, Any]:
     """The arguments schema shown to the constrained decoder for a registry tool.
@@ -202,37 +259,25 @@ def _enum(registry: ToolRegistry, name: str) -> list[str] | None:
     return dict(registry.get(name).parameters.get("properties", {})).get("entity_id", {}).get("enum")
 
 
-def offered_tools(registry: ToolRegistry, denied: Collection[str],
-                  entity_ids: Collection[str] | None = None) -> list[str]:
-    """Registered tools the LLM may call: not ``denied``, and with at least one valid target
-    (with ``entity_ids``, a :func:`shortlist`: one of those)."""
-    names = []
-    for name in registry.names:
-        enum = _enum(registry, name)
-        if name in denied or enum == ["none.none"]:
-            continue
-        if enum is not None and entity_ids is not None and not set(enum) & set(entity_ids):
-            continue
-        names.append(name)
-    return names
-
-
-def acts_on_entities(registry: ToolRegistry, tools: Sequence[str]) -> bool:
-    """True if any of ``tools`` takes an ``entity_id`` from an ``enum`` (a Home Assistant tool)."""
-    return any(_enum(registry, name) is not None for name in tools)
+def is_device_tool(registry: ToolRegistry, name: str) -> bool:
+    """True if ``name`` is a registered Home Assistant tool (its ``entity_id`` is an ``enum``)."""
+    return registry.get(name) is not None and _enum(registry, name) is not None
 
 
 def tool_call_schema(registry: ToolRegistry, tools: Sequence[str],
-                     entity_ids: Collection[str] | None = None) -> dict[str, Any]:
-    """``anyOf`` one object per tool ``{"tool": const, "arguments": {...}}``, or ``{"tool": "none"}``;
-    with ``entity_ids``, every ``entity_id`` enum is cut down to them."""
-    options = [{"type": "object",
-                "properties": {"tool": {"const": name},
-                               "arguments": llm_arguments_schema(registry.get(name).parameters, entity_ids)},
-                "required": ["tool", "arguments"], "additionalProperties": False} for name in tools]
-    options.append({"type": "object", "properties": {"tool": {"const": NO_TOOL}}, "required": ["tool"],
-                    "additionalProperties": False})
-    return {"anyOf": options}
+                     entity_ids: Collection[str] | None = None, allow_none: bool = True) -> dict[str, Any]:
+    """``anyOf`` one object per tool ``{"tool": const, "arguments": {...}}``, or ``{"tool": "none"}``
+    (unless ``allow_none`` is false); with ``entity_ids``, every ``entity_id`` enum is cut down to
+    them. One option only is that object itself (a smaller grammar)."""
+    options: list[dict[str, Any]] = [
+        {"type": "object",
+         "properties": {"tool": {"const": name},
+                        "arguments": llm_arguments_schema(registry.get(name).parameters, entity_ids)},
+         "required": ["tool", "arguments"], "additionalProperties": False} for name in tools]
+    if allow_none or not options:
+        options.append({"type": "object", "properties": {"tool": {"const": NO_TOOL}}, "required": ["tool"],
+                        "additionalProperties": False})
+    return options[0] if len(options) == 1 else {"anyOf": options}
 
 
 def _signature(name: str, parameters: Mapping[str, Any]) -> str:
@@ -240,27 +285,39 @@ def _signature(name: str, parameters: Mapping[str, Any]) -> str:
     return f"{name}({', '.join(args)})"
 
 
+TOOL_SYSTEM_PREFIX = (
+    "You control a smart home. Reply with one JSON tool call for the user's request, "
+    f'or {{"tool": "{NO_TOOL}"}} if no tool fits. Use only the tools and devices listed below.\n'
+    "Example: user 'turn on the desk lamp' -> "
+    '{"tool": "turn_on", "arguments": {"entity_id": "light.desk_lamp"}}\n')
+"""The fixed start of every tool prompt's system message: identical across requests, so
+llama.cpp reuses its KV cache for it (the tools, the devices and the request follow)."""
+
+
+def _device_line(entity: Entity) -> str:
+    where = f" in the {entity.area}" if entity.area else ""
+    return f"- {entity.entity_id}: {entity.name}{where}, {entity.state}"
+
+
 def tool_prompt(registry: ToolRegistry, tools: Sequence[str], index: EntityIndex, text: str,
-                room_area: str | None, candidates: Sequence[Entity] | None = None) -> ToolPrompt:
+                room_area: str | None, candidates: Sequence[Entity] | None = None,
+                allow_none: bool = True) -> ToolPrompt:
     """Messages and schema for one constrained tool call about ``text`` said in ``room_area``;
-    with ``candidates`` (a :func:`shortlist`), only they are listed and allowed in the enums."""
+    with ``candidates`` (a :func:`shortlist`, or its :func:`plan_call` narrowing), only they are
+    listed and allowed in the enums. The system message starts with :data:`TOOL_SYSTEM_PREFIX`;
+    ``allow_none`` false leaves ``{"tool": "none"}`` out of the schema."""
     lines = [f"- {_signature(n, registry.get(n).parameters)}: {registry.get(n).description}" for n in tools]
     devices = list(index.entities) if candidates is None else list(candidates)
     if len(devices) > MAX_PROMPT_DEVICES:  # the best matches for the text, then the room's
         ranked = {e.entity_id: s for e, s in index.rank(text)}
         devices = sorted(devices, key=lambda e: (-(ranked.get(e.entity_id, 0.0)), e.area != room_area,
                                                  e.entity_id))[:MAX_PROMPT_DEVICES]
-    device_lines = [f"- {e.entity_id}: {e.name}" + (f" ({e.area})" if e.area else "") for e in devices]
-    # The fixed instructions come first (llama.cpp reuses its cache for the common prefix); the
-    # tools and devices follow the shortlist, and the request comes last.
-    system = ("You control a smart home. Reply with one JSON tool call for the user's request, "
-              f'or {{"tool": "{NO_TOOL}"}} if no tool fits.\nTools:\n' + "\n".join(lines)
-              + "\nDevices:\n" + "\n".join(device_lines) + "\nExample: user 'turn on the desk lamp' -> "
-              '{"tool": "turn_on", "arguments": {"entity_id": "light.desk_lamp"}}')
+    system = (TOOL_SYSTEM_PREFIX + "Tools:\n" + "\n".join(lines) + "\nDevices:\n"
+              + "\n".join(_device_line(e) for e in devices))
     where = f" (said in the {room_area})" if room_area else ""
     ids = None if candidates is None else {e.entity_id for e in candidates}
     return ToolPrompt((ChatMessage("system", system), ChatMessage("user", text + where)),
-                      tool_call_schema(registry, tools, ids), tuple(tools))
+                      tool_call_schema(registry, tools, ids, allow_none), tuple(tools))
 
 
 def parse_choice(raw: str) -> LlmToolChoice:
@@ -284,8 +341,9 @@ def parse_choice(raw: str) -> LlmToolChoice:
 
 def grounded(entity: Entity, text: str, room_area: str | None, index: EntityIndex) -> bool:
     """True if the request refers to ``entity``: its name, an alias or its object id said; or
-    its area (said, or the room's) together with a word for its kind of device; or such a word
-    when it is the only device of its kind."""
+    its area (said, or the room's) together with a word for its kind of device (or a phrasing
+    that implies it, :func:`request_hints`: "too dark" for a light); or such a word when it is the
+    only device of its kind."""
     said = f" {normalize(text)} "
     words = set(said.split())
     singular = {w[:-1] for w in words if len(w) > 3 and w.endswith("s")}
@@ -293,7 +351,7 @@ def grounded(entity: Entity, text: str, room_area: str | None, index: EntityInde
         form_words = normalize(form).split()
         if form_words and all(w in words or w in singular for w in form_words):
             return True
-    kind_said = bool(words & DOMAIN_WORDS.get(entity.domain, frozenset()))
+    kind_said = bool(words & DOMAIN_WORDS.get(entity.domain, frozenset())) or entity.domain in request_hints(text)
     if not kind_said:
         return False
     area_said = entity.area is not None and (f" {normalize(entity.area)} " in said or entity.area == room_area)

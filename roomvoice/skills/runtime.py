@@ -29,7 +29,7 @@ from typing import Any
 
 from roomvoice.events import ToolCallRecord
 from roomvoice.skills.clock import answer_time_or_date, local_now
-from roomvoice.skills.errors import HomeAssistantError, SkillError
+from roomvoice.skills.errors import HomeAssistantError, SkillError, ToolError
 from roomvoice.skills.homeassistant.entities import EntityIndex
 from roomvoice.skills.homeassistant.tools import HomeAssistantTools
 from roomvoice.skills.intents import ACTION_INTENTS, IntentRecognizer
@@ -38,15 +38,16 @@ from roomvoice.skills.llm_tools import (
     NO_TOOL,
     UNCLEAR,
     ToolPrompt,
-    acts_on_entities,
     check_llm_call,
+    is_device_tool,
     looks_like_command,
-    offered_tools,
+    looks_like_injection,
     parse_choice,
     shortlist,
     tool_prompt,
     wants_tools,
 )
+from roomvoice.skills.tool_plan import ToolPlan, plan_call, settled_prompt
 from roomvoice.skills.registry import ToolRegistry
 from roomvoice.skills.types import IntentKind, IntentMatch, TimerIntent, ToolResult
 
@@ -317,22 +318,34 @@ class SkillSet:
     def tool_prompt(self, text: str, room: str | None = None) -> ToolPrompt | None:
         """The constrained tool call to ask the LLM for, or None (no tools fit: plain chat).
 
-        Only the devices of :func:`~roomvoice.skills.llm_tools.shortlist` are offered (in the
-        prompt and the ``entity_id`` enums). When none can be shortlisted, a command is answered
-        without the LLM (:data:`CANT_TELL`, in ``ToolPrompt.answer``); anything else gets words.
+        Only Home Assistant tools that fit the request, and only the devices of
+        :func:`~roomvoice.skills.llm_tools.shortlist` narrowed by
+        :func:`~roomvoice.skills.tool_plan.plan_call`, are offered (in the prompt and the
+        ``entity_id`` enums). When none can be shortlisted, a command is answered without the LLM
+        (:data:`CANT_TELL`, in ``ToolPrompt.answer``); anything else gets words. When the words
+        settle the whole call ("make the kitchen warmer"), the LLM is not asked either
+        (``ToolPrompt.call``: checked and run by :meth:`run_llm_call` like the LLM's output).
         """
+        with self._lock:
+            plan = self._plan(text, room)
+            if plan is None:
+                return None
+            if not plan.entities or not plan.tools:
+                return ToolPrompt((), {}, (), answer=CANT_TELL) if looks_like_command(text) else None
+            if plan.call is not None and not looks_like_injection(text):
+                return settled_prompt(plan)
+            return tool_prompt(self.registry, plan.tools, self.index, text, self.area_of(room), plan.entities,
+                               allow_none=not plan.fixed)
+
+    def _plan(self, text: str, room: str | None) -> ToolPlan | None:
+        """The tools and devices a home request may get (None: not a home request, or no tools)."""
         if not self.llm_tools or self.ha_tools is None or not len(self.registry.names):
             return None  # the tool step is for home requests: without Home Assistant, words only
-        with self._lock:
-            index = self.index
-            if not wants_tools(text, index):
-                return None
-            area = self.area_of(room)
-            candidates = shortlist(index, text, area)
-            tools = offered_tools(self.registry, self.denied_tools, {e.entity_id for e in candidates})
-            if not candidates or not acts_on_entities(self.registry, tools):
-                return ToolPrompt((), {}, (), answer=CANT_TELL) if looks_like_command(text) else None
-            return tool_prompt(self.registry, tools, index, text, area, candidates)
+        index = self.index
+        if not wants_tools(text, index):
+            return None
+        candidates = shortlist(index, text, self.area_of(room))
+        return plan_call(self.registry, self.denied_tools, index, text, candidates, self.area_of(room))
 
     def run_llm_call(self, raw: str, text: str, room: str | None = None) -> SkillReply | None:
         """Check and run the LLM's constrained output for ``text``.
@@ -360,6 +373,10 @@ class SkillSet:
             index = self.index
             try:
                 check_llm_call(choice, text, self.area_of(room), index, self.denied_tools)
+                if not is_device_tool(self.registry, choice.tool):  # never a household tool's own errors
+                    raise ToolError("tool-unknown", f"{choice.tool[:64]} is not a home control.")
+                self.registry.validate(choice.tool, dict(choice.arguments))
+                self._check_offered(choice.tool, choice.arguments.get("entity_id"), text, room)
             except SkillError as exc:
                 _LOGGER.warning("LLM tool call %s %s refused: %s", choice.tool, _clip(arguments), exc.code)
                 message = UNCLEAR if exc.code in _UNCLEAR_CODES else f"I didn't do that. {exc.message}"
@@ -377,6 +394,19 @@ class SkillSet:
             speech = UNCLEAR if result.code in _UNCLEAR_CODES else spoken_failure(result)
         record = _record_result(result, "llm", arguments, speech)
         return SkillReply(speech, "llm", (record,), time.perf_counter() - t0 - ha_s, ha_s)
+
+    def _check_offered(self, tool: str, entity_id: Any, text: str, room: str | None) -> None:
+        """Refuse a tool, or a device, that the request was not offered (:meth:`_plan`: the same
+        words give the same plan), e.g. a calendar tool for "make the kitchen warmer".
+
+        Raises:
+            ToolError: ``tool-unknown`` (a tool not offered) or ``tool-not-grounded`` (a device not offered).
+        """
+        plan = self._plan(text, room)
+        if plan is None or tool not in plan.tools:
+            raise ToolError("tool-unknown", f"{tool[:64]} does not fit this request.")
+        if isinstance(entity_id, str) and entity_id not in {e.entity_id for e in plan.entities}:
+            raise ToolError("tool-not-grounded", "that device was not one the request could mean.")
 
 
 def spoken_failure(result: ToolResult) -> str:

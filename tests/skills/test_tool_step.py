@@ -69,7 +69,7 @@ def test_repeated_requests_give_the_same_small_schema(fake_ha):
     enums = [o["properties"]["arguments"]["properties"]["entity_id"]["enum"] for o in first.schema["anyOf"]
              if "arguments" in o["properties"]]
     assert enums and all(e == ["light.kitchen_lights"] for e in enums)
-    assert set(first.tools) == {"turn_on", "turn_off", "set_light_brightness", "get_state"}
+    assert set(first.tools) == {"turn_on", "turn_off", "set_light_brightness"}  # a command: no get_state
 
 
 # --- plain answers -----------------------------------------------------------------------------

