@@ -48,6 +48,19 @@ def test_history_is_bounded_and_per_conversation():
     assert [m.role for m in c.messages_for(AssistantRequest("hi", "office"))] == ["system", "user"]
 
 
+def test_history_drops_its_older_half_so_the_prompt_beginning_stays():
+    c = core(history_turns=4)
+    prompts = []
+    for i in range(8):
+        list(c.reply(AssistantRequest(f"question {i}", "kitchen"), lambda m, i=i: iter([f"Answer {i}."])))
+        prompts.append([m.content for m in c.messages_for(AssistantRequest("next", "kitchen"))[1:-1:2]])
+    assert prompts[3] == ["question 0", "question 1", "question 2", "question 3"]
+    assert prompts[4] == ["question 2", "question 3", "question 4"]  # two dropped at once...
+    assert prompts[5] == ["question 2", "question 3", "question 4", "question 5"]  # ...then only appended
+    assert prompts[6] == ["question 4", "question 5", "question 6"]
+    assert all(len(p) <= 4 for p in prompts)
+
+
 def test_empty_llm_reply_is_an_error():
     with pytest.raises(LLMError) as err:
         list(core().reply(AssistantRequest("tell me something", "x"), lambda m: iter(["", "  "])))

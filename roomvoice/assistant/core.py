@@ -258,11 +258,20 @@ class AssistantCore:
         return conversation_messages(self.system_prompt, past, text)
 
     def remember(self, request: AssistantRequest, reply: str) -> None:
-        """Store an exchange in the conversation's memory (bounded to ``history_turns``)."""
+        """Store an exchange in the conversation's memory.
+
+        At most ``history_turns`` exchanges are kept; when full, the older half goes at once
+        rather than one exchange per turn, so the prompt of the next requests keeps the same
+        beginning and llama.cpp reuses its evaluated prefix (a history sliding by one exchange a
+        turn re-evaluated all of it every turn: ~0.5 s more time to first token on this box).
+        """
         if self.history_turns == 0 or not reply:
             return
         with self._lock:
-            memory = self._history.setdefault(request.conversation_id, deque(maxlen=self.history_turns))
+            memory = self._history.setdefault(request.conversation_id, deque())
+            if len(memory) >= self.history_turns:
+                for _ in range(max(1, (self.history_turns + 1) // 2)):
+                    memory.popleft()
             memory.append((request.text.strip(), reply))
 
     def chat_messages(self, messages: Sequence[ChatMessage], user_id: int | None = None,

@@ -40,6 +40,9 @@ from roomvoice.serve.engines.base import LLMEngine, check_chat_request, check_js
 
 logger = logging.getLogger(__name__)
 
+PROMPT_CACHE_BYTES = 256 << 20
+"""Memory for llama.cpp states of recent prompts (llama-cpp-python's ``LlamaRAMCache``)."""
+
 _GRAMMAR_CACHE_SIZE = 32
 """Grammars kept (most recently used): one per tool-step schema, which follows the request's shortlist."""
 
@@ -150,12 +153,16 @@ class LlamaCppEngine(LLMEngine):
                 raise LLMError("llm-load-failed", f"model file {self.model_path} does not exist")
             t0 = time.perf_counter()
             try:
-                from llama_cpp import Llama
+                from llama_cpp import Llama, LlamaRAMCache
 
                 self._llama = Llama(
                     model_path=str(self.model_path), n_ctx=self.n_ctx, n_threads=self.n_threads,
                     n_threads_batch=self.n_threads, seed=self.seed, chat_format=self.chat_format, verbose=False,
                 )
+                # Keep the evaluated prompts of the last few requests, so a chat reply and a tool
+                # call take turns without evaluating each other's fixed prefix again (a tool call
+                # after a chat reply: 0.78 s -> 0.36-0.45 s on this box, SmolLM2-135M).
+                self._llama.set_cache(LlamaRAMCache(capacity_bytes=PROMPT_CACHE_BYTES))
             except Exception as exc:  # ValueError/RuntimeError from the bindings
                 raise LLMError("llm-load-failed", f"cannot load {self.model_path}: {exc}") from exc
             self.load_s = time.perf_counter() - t0
