@@ -118,6 +118,8 @@ class EndpointConfig:
     hangover runs (0 = off), so the transcript is ready when the turn ends.
     ``command_ends_turn``: when that transcript is a whole home command the fast path answers, the
     turn ends there instead of after ``end_silence_s`` (see ``roomvoice.rooms.speculation``).
+    ``preemptive_reply``: when it goes to the LLM's words, the reply is asked for at once and played
+    if the turn ends with no more speech (``roomvoice.rooms.preempt``; nothing is executed early).
     """
 
     vad: str = "silero"
@@ -133,6 +135,7 @@ class EndpointConfig:
     turn_threshold: float = 0.5
     speculative_stt_s: float = 0.16
     command_ends_turn: bool = True
+    preemptive_reply: bool = True
 
 
 @dataclass

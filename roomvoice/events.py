@@ -103,6 +103,10 @@ class AssistantRequest(_Jsonable):
         room: the room it came from, or "" for chat.
         user_id: the authenticated user (chat), or None (a voice in a room: the household).
         role: the user's role (``admin``, ``member``, ``guest``); a voice in a room is a member.
+        preemptive: asked before the user's turn surely ended (the words of an LLM reply made
+            during the end-of-speech hangover): the fast path and the tool step are skipped (nothing
+            is executed) and nothing is remembered; the room remembers the exchange
+            (``remember``) once the reply is used.
     """
 
     text: str
@@ -110,6 +114,7 @@ class AssistantRequest(_Jsonable):
     room: str = ""
     user_id: int | None = None
     role: str = "member"
+    preemptive: bool = False
 
 
 @dataclass(frozen=True)
@@ -301,7 +306,9 @@ class TurnTimings(_Jsonable):
     ``speech_end_to_end_of_turn_s``: wall seconds from that last speech chunk to the end-of-turn
     decision; ``turn_end``: what ended the turn, ``"silence"`` (the end-of-speech hangover) or
     ``"command"`` (a whole home command heard in a pause); ``stt_in_pause``: the transcript was
-    made during the pause, before the turn ended (:mod:`roomvoice.rooms.speculation`).
+    made during the pause, before the turn ended (:mod:`roomvoice.rooms.speculation`);
+    ``preemptive_reply``: the LLM reply played was asked for during that pause
+    (:mod:`roomvoice.rooms.preempt`).
     """
 
     wake_audio_s: float = 0.0
@@ -319,6 +326,7 @@ class TurnTimings(_Jsonable):
     speech_end_to_end_of_turn_s: float | None = None
     turn_end: str = "silence"
     stt_in_pause: bool = False
+    preemptive_reply: bool = False
     playback_end_s: float = 0.0
     total_s: float = 0.0
     started_at: float = 0.0

@@ -232,3 +232,41 @@ def test_a_soft_sound_after_the_pause_voids_its_transcript():
     assert spec.ready(final.last_speech_end_s, final.last_sound_end_s) is None  # no early end on it
     assert spec.claim(final.last_speech_end_s, final.last_sound_end_s) is None  # the turn transcribes it all
     spec.close()
+
+
+# --- the LLM's reply asked for in the pause -----------------------------------------------------
+
+def history(services, room="kitchen"):
+    return list(services.core._history.get(room, ()))
+
+
+def test_an_llm_reply_made_in_the_pause_is_played_and_remembered(services):
+    services.core._history.pop("kitchen", None)
+    room = make_room(services)
+    [turn] = run(room, "arctic_a0007.wav")
+    assert turn.reply_source == "llm" and turn.error is None and turn.reply
+    assert turn.timings.preemptive_reply and turn.timings.stt_in_pause
+    assert history(services) == [(turn.transcript, turn.reply)]  # remembered once, when used
+    room.close()
+
+
+def test_speech_after_the_pause_cancels_the_reply_made_in_it(services):
+    services.core._history.pop("kitchen", None)
+    made = []
+    room = make_room(services)
+    original = room._preempt
+
+    def spy(text):
+        reply = original(text)
+        made.append(reply)
+        return reply
+
+    room.speculator._preempt = spy
+    [turn] = run(room, "arctic_a0009.wav", "arctic_a0007.wav", pause_s=0.0)
+    words = norm(turn.transcript)
+    if len(made) < 2:
+        pytest.skip(f"no pause inside the utterance was long enough here: {words}")
+    assert made[0].cancelled and not made[-1].cancelled  # the first part's reply was never played
+    assert "gregson" in words and "superlative" in words
+    assert history(services) == [(turn.transcript, turn.reply)]
+    room.close()

@@ -71,7 +71,8 @@ def room_options(room: RoomConfig, app: Any = None) -> RoomOptions:
         arbiter_timeout = float(app.arbiter.timeout_s)
     return RoomOptions(zone=room.audio_zone, realtime_playback=realtime, followup_s=float(followup or 0.0),
                        barge_in=barge, announce_policy=room.announce_policy, arbiter_timeout_s=arbiter_timeout,
-                       aec=bool(room.aec) and realtime, command_ends_turn=bool(room.endpoint.command_ends_turn))
+                       aec=bool(room.aec) and realtime, command_ends_turn=bool(room.endpoint.command_ends_turn),
+                       preemptive_reply=bool(room.endpoint.preemptive_reply))
 
 
 class RoomRunner:

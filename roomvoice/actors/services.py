@@ -56,6 +56,10 @@ class ServeServices:
         """The home's names and areas (STT biasing)."""
         return self._assistant.vocabulary.remote().result(timeout_s=self.timeout_s)
 
+    def remember(self, request: AssistantRequest, reply: str) -> None:
+        """Store an exchange whose reply was made preemptively, now that it was used."""
+        self._assistant.remember.remote(request, reply).result(timeout_s=self.timeout_s)
+
     def synthesize(self, text: str) -> list[SpeechAudio]:
         """Text-to-speech of one sentence through the TextToSpeech deployment."""
         return self._tts.synthesize.remote(text).result(timeout_s=self.timeout_s)

@@ -128,16 +128,19 @@ class ReplyPipeline:
             AssistantError: a bad request. LLMError: ``llm-timeout`` (see :class:`TimeoutPolicy`),
                 ``llm-empty-reply`` (the LLM said nothing), ``llm-failed``...
         """
-        remember = messages is None
-        fast = await asyncio.to_thread(self.core.fast_sentence, request, remember=remember)  # may call HA
-        if fast is not None:
-            yield ReplyChunk(fast.text, (fast,))
-            return
+        remember = messages is None and not request.preemptive
         deadline = self.timeouts.deadline()
-        tool, preface = await self._tool_step(request, deadline, remember)
-        if tool is not None:
-            yield ReplyChunk(tool.text, (tool,))
-            return
+        preface = ""
+        if not request.preemptive:  # a preemptive request only ever gets words: nothing is executed
+            fast = await asyncio.to_thread(self.core.fast_sentence, request, remember=remember)  # may call HA
+            if fast is not None:
+                yield ReplyChunk(fast.text, (fast,))
+                return
+            deadline = self.timeouts.deadline()
+            tool, preface = await self._tool_step(request, deadline, remember)
+            if tool is not None:
+                yield ReplyChunk(tool.text, (tool,))
+                return
         llm_messages = self.core.messages_for(request) if messages is None else list(messages)
         assembler = ReplyAssembler()
         if preface:  # the words must say that the home controls could not be used

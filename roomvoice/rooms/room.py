@@ -29,7 +29,6 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future
 from typing import Any
 
 import numpy as np
@@ -52,6 +51,7 @@ from roomvoice.rooms.audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, check_
 from roomvoice.rooms.bargein import StopPhraseListener
 from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind
 from roomvoice.rooms.player import Player
+from roomvoice.rooms.preempt import PreemptiveReply
 from roomvoice.rooms.room_types import (
     Decided,
     PendingDecision,
@@ -64,7 +64,8 @@ from roomvoice.rooms.sinks import AudioSink
 from roomvoice.rooms.speculation import Speculator
 from roomvoice.rooms.state import VoiceStateMachine
 from roomvoice.rooms.turn_side import BUSY, S, TurnSide
-from roomvoice.rooms.turns import Job, TurnControl, TurnWorker
+from roomvoice.rooms.jobs import Job, TurnControl
+from roomvoice.rooms.turns import TurnWorker
 from roomvoice.rooms.vocabulary import Heard, VocabularyCache, hear
 from roomvoice.rooms.wake import WakeWordDetector
 
@@ -150,7 +151,8 @@ class Room(TurnSide):
         self._wake_wall = 0.0
         self._followup = False
         self.vocabulary = VocabularyCache(getattr(services, "vocabulary", None), name)
-        self.speculator = Speculator(name, self.hear, on_change=self._notify)
+        preempt = self._preempt if self.options.preemptive_reply and hasattr(services, "remember") else None
+        self.speculator = Speculator(name, self.hear, on_change=self._notify, preempt=preempt)
         self.worker = TurnWorker(self)
 
     def _echo_canceller(self):
@@ -201,6 +203,11 @@ class Room(TurnSide):
         if prompt:
             return self.services.transcribe(utterance, prompt=prompt)
         return self.services.transcribe(utterance)
+
+    def _preempt(self, text: str) -> PreemptiveReply:
+        """Ask for the LLM's reply to ``text`` now, before the turn surely ended (nothing executed)."""
+        request = AssistantRequest(text=text, conversation_id=self.name, room=self.name, preemptive=True)
+        return PreemptiveReply(request, self.services.reply, self.services.synthesize, self.name)
 
     def _route(self, text: str) -> str:
         """Where the assistant would send ``text`` said here (nothing is executed)."""
@@ -446,42 +453,6 @@ class Room(TurnSide):
                                  captured_at=time.monotonic()))
             if self.live:
                 time.sleep(CHUNK_SAMPLES / SAMPLE_RATE)
-
-    # ------------------------------------------------------------------ text and announcements
-    def submit_text(self, text: str) -> Future:
-        """Typed text, answered and spoken here once the room is IDLE; the future gets the TurnResult."""
-        return self.worker.submit(Job("text", TurnControl("text"), text=text.strip(), detected_at=time.monotonic()))
-
-    def submit_announcement(self, text: str, source: str = "announcement") -> Future:
-        """Speak ``text`` outside a turn once IDLE (or cutting the reply, by ``announce_policy``);
-        the future gets the :class:`~roomvoice.events.Announcement`."""
-        if self.options.announce_policy == "interrupt":
-            self.interrupt("announcement", self.audio_time_s)
-        return self.worker.submit(Job("announce", TurnControl("announce"), text=text, source=source))
-
-    def handle_text(self, text: str, timeout_s: float = 300.0) -> TurnResult:
-        """:meth:`submit_text` and wait (pumping the audio clock when nothing else does)."""
-        return self._pump_until(self.submit_text(text), timeout_s)
-
-    def announce(self, text: str, source: str = "announcement", timeout_s: float = 300.0):
-        """:meth:`submit_announcement` and wait (pumping the audio clock when nothing else does)."""
-        return self._pump_until(self.submit_announcement(text, source), timeout_s)
-
-    def _pump_until(self, future: Future, timeout_s: float) -> Any:
-        deadline = time.monotonic() + timeout_s
-        while not future.done() and time.monotonic() < deadline:
-            if self.worker.waiting_on_audio or self.player.has_queued:
-                self.feed(AudioChunk(np.zeros(CHUNK_SAMPLES, np.int16), SAMPLE_RATE, self.audio_time_s,
-                                     captured_at=time.monotonic()))
-            else:
-                time.sleep(0.01)
-        return future.result(timeout=max(0.0, deadline - time.monotonic()))
-
-    def report_error(self, stage: Stage, exc: BaseException) -> TurnResult | None:
-        """Report a failure outside a turn (e.g. the source could not be opened): error event, apology, IDLE."""
-        future = self.worker.submit(Job("failure", TurnControl("failure"), stage=stage, error=exc,
-                                        audio_time_s=self.audio_time_s))
-        return self._pump_until(future, 120.0)
 
     def close(self) -> None:
         """Cancel the running turn, leave the arbiter's open windows, stop the worker and the checker."""

@@ -72,6 +72,8 @@ class RoomOptions:
         command_ends_turn: when the transcript made in a pause (:mod:`roomvoice.rooms.speculation`)
             is a whole home command the fast path answers, end the turn there instead of waiting
             for the rest of the end-of-speech hangover.
+        preemptive_reply: when that transcript goes to the LLM's words, ask for the reply at once
+            (:mod:`roomvoice.rooms.preempt`) and play it if the turn ends there.
     """
 
     zone: str = "home"
@@ -83,6 +85,7 @@ class RoomOptions:
     aec: bool = False
     playing_wake_threshold: float = 0.7
     command_ends_turn: bool = True
+    preemptive_reply: bool = True
 
     def __post_init__(self) -> None:
         if self.announce_policy not in ANNOUNCE_POLICIES:

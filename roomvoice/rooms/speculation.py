@@ -11,8 +11,11 @@ nothing is executed). Then:
   transcript (the same audio, up to the pause, already transcribed) instead of a new pass;
 * the words are a complete home command the fast path recognises (``command_ends_turn``): the
   room ends the turn at once instead of waiting for the rest of the hangover;
-* speech resumes: the speculation is dropped (its result is never used) and a later pause
-  starts a new one.
+* the words go to the LLM (route ``"llm"``): its reply is asked for at once
+  (:class:`~roomvoice.rooms.preempt.PreemptiveReply`, nothing executed) and played if the turn
+  ends with no more speech;
+* speech resumes: the speculation is dropped (its result is never used, a preemptive reply is
+  cancelled) and a later pause starts a new one.
 
 The transcript of the whole utterance is therefore made in passes on the growing buffer, the
 last of which covers all of the speech (the audio after it is silence). Only one pass runs at a
@@ -28,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from roomvoice.events import Transcript, Utterance
+from roomvoice.rooms.preempt import PreemptiveReply
 from roomvoice.rooms.vocabulary import Heard
 
 logger = logging.getLogger(__name__)
@@ -45,6 +49,7 @@ class Speculation:
         transcript: the STT result (None if it failed).
         route: ``"fast_path"``, ``"unsure"``, ``"tool"``, ``"llm"``, or None when not asked / failed.
         error: what failed (STT or the routing), or None.
+        reply: the LLM reply being made for ``route == "llm"``, or None.
     """
 
     utterance: Utterance
@@ -52,6 +57,7 @@ class Speculation:
     transcript: Transcript | None = None
     route: str | None = None
     error: BaseException | None = None
+    reply: PreemptiveReply | None = None
 
     @property
     def complete_command(self) -> bool:
@@ -67,6 +73,14 @@ class _Pass:
         self.last_speech_end_s = last_speech_end_s
         self.done = threading.Event()
         self.result: Speculation | None = None
+        self.discarded = False
+
+    def discard(self) -> None:
+        """Never used: cancel its preemptive reply (now, or as soon as it would start)."""
+        self.discarded = True
+        reply = self.result.reply if self.result is not None else None
+        if reply is not None:
+            reply.cancel()
 
 
 class Speculator:
@@ -77,13 +91,17 @@ class Speculator:
         hear: an utterance → :class:`~roomvoice.rooms.vocabulary.Heard` (transcript and route;
             may raise).
         on_change: called (no arguments) when a pass starts or ends, e.g. to wake a waiting room.
+        preempt: text → a :class:`~roomvoice.rooms.preempt.PreemptiveReply` for words that go to
+            the LLM; None = no preemptive replies.
     """
 
     def __init__(self, name: str, hear: Callable[[Utterance], Heard],
-                 on_change: Callable[[], None] | None = None) -> None:
+                 on_change: Callable[[], None] | None = None,
+                 preempt: Callable[[str], PreemptiveReply] | None = None) -> None:
         self.name = name
         self._hear = hear
         self._on_change = on_change
+        self._preempt = preempt
         self._lock = threading.Condition()
         self._queued: _Pass | None = None
         self._running: _Pass | None = None
@@ -99,6 +117,8 @@ class Speculator:
         with self._lock:
             if self._closed:
                 return
+            if self._current is not None:
+                self._current.discard()
             self._queued, self._current = job, job
             if self._thread is None:
                 self._thread = threading.Thread(target=self._loop, name=f"speculate-{self.name}", daemon=True)
@@ -108,6 +128,8 @@ class Speculator:
     def drop(self) -> None:
         """Forget the current speculation (speech resumed, the capture ended or was dropped)."""
         with self._lock:
+            if self._current is not None:
+                self._current.discard()
             self._queued, self._current = None, None
 
     def ready(self, last_speech_end_s: float | None, last_sound_end_s: float | None = None) -> Speculation | None:
@@ -124,10 +146,14 @@ class Speculator:
         (finished or not; :func:`wait_for` reads it), or None; the speculator forgets it."""
         with self._lock:
             job, self._current = self._current, None
-            if self._queued is job:
+            if job is not None and self._queued is job:
                 self._queued = None
+                job.discard()
                 return None  # not started: a fresh transcription in the turn is as fast
-        return job if _fits(job, last_speech_end_s, last_sound_end_s) else None
+        if job is not None and not _fits(job, last_speech_end_s, last_sound_end_s):
+            job.discard()
+            return None
+        return job
 
     @property
     def computing(self) -> bool:
@@ -139,6 +165,8 @@ class Speculator:
         """Stop the thread after the running pass."""
         with self._lock:
             self._closed = True
+            if self._current is not None:
+                self._current.discard()
             self._queued = self._current = None
             self._lock.notify_all()
 
@@ -169,7 +197,15 @@ class Speculator:
             return Speculation(job.utterance, job.last_speech_end_s, None, None, exc)
         logger.debug("%s: pause transcript %r (%s) in %.3f s", self.name, heard.transcript.text, heard.route,
                      heard.transcript.stt_s)
-        return Speculation(job.utterance, job.last_speech_end_s, heard.transcript, heard.route)
+        reply = None
+        if heard.route == "llm" and self._preempt is not None and not job.discarded:
+            try:
+                reply = self._preempt(heard.transcript.text.strip())
+            except Exception as exc:  # the turn asks for its reply as usual
+                logger.info("%s: no preemptive reply (%s)", self.name, exc)
+            if reply is not None and job.discarded:
+                reply.cancel()
+        return Speculation(job.utterance, job.last_speech_end_s, heard.transcript, heard.route, reply=reply)
 
     def _changed(self) -> None:
         if self._on_change is not None:

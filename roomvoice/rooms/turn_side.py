@@ -1,20 +1,27 @@
 """The turn worker's side of a :class:`~roomvoice.rooms.room.Room`: the state changes a running
-turn asks for (under the room's lock), kept apart from the capture loop."""
+turn asks for (under the room's lock), and the jobs that reach the room other than by voice
+(typed text, announcements, failures outside a turn), kept apart from the capture loop."""
 
 from __future__ import annotations
 
 import threading
 import time
 from collections import deque
+from concurrent.futures import Future
 from typing import TYPE_CHECKING, Any
 
-from roomvoice.events import TurnResult, VoiceState, WakeDecision
+import numpy as np
+
+from roomvoice.events import Stage, TurnResult, VoiceState, WakeDecision
+from roomvoice.rooms.audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk
+from roomvoice.rooms.jobs import Job, TurnControl
 
 if TYPE_CHECKING:
     from roomvoice.rooms.endpoint import EndOfSpeechDetector
     from roomvoice.rooms.room_types import PendingDecision, RoomOptions
+    from roomvoice.rooms.player import Player
     from roomvoice.rooms.state import VoiceStateMachine
-    from roomvoice.rooms.turns import TurnControl
+    from roomvoice.rooms.turns import TurnWorker
 
 S = VoiceState
 BUSY = frozenset({S.TRANSCRIBING, S.THINKING, S.SPEAKING})
@@ -37,6 +44,9 @@ class TurnSide:
     _wake_time_s: float
     _wake_wall: float
     _followup: bool
+    worker: TurnWorker
+    player: Player
+    audio_time_s: float
 
     def emit(self, event: Any) -> None:  # pragma: no cover - Room's
         raise NotImplementedError
@@ -121,3 +131,39 @@ class TurnSide:
                 self._current = None
                 if self.machine.state is S.ERROR:
                     self.machine.recovered(t)
+
+    # ------------------------------------------------------------------ text and announcements
+    def submit_text(self, text: str) -> Future:
+        """Typed text, answered and spoken here once the room is IDLE; the future gets the TurnResult."""
+        return self.worker.submit(Job("text", TurnControl("text"), text=text.strip(), detected_at=time.monotonic()))
+
+    def submit_announcement(self, text: str, source: str = "announcement") -> Future:
+        """Speak ``text`` outside a turn once IDLE (or cutting the reply, by ``announce_policy``);
+        the future gets the :class:`~roomvoice.events.Announcement`."""
+        if self.options.announce_policy == "interrupt":
+            self.interrupt("announcement", self.audio_time_s)
+        return self.worker.submit(Job("announce", TurnControl("announce"), text=text, source=source))
+
+    def handle_text(self, text: str, timeout_s: float = 300.0) -> TurnResult:
+        """:meth:`submit_text` and wait (pumping the audio clock when nothing else does)."""
+        return self._pump_until(self.submit_text(text), timeout_s)
+
+    def announce(self, text: str, source: str = "announcement", timeout_s: float = 300.0):
+        """:meth:`submit_announcement` and wait (pumping the audio clock when nothing else does)."""
+        return self._pump_until(self.submit_announcement(text, source), timeout_s)
+
+    def _pump_until(self, future: Future, timeout_s: float) -> Any:
+        deadline = time.monotonic() + timeout_s
+        while not future.done() and time.monotonic() < deadline:
+            if self.worker.waiting_on_audio or self.player.has_queued:
+                self.feed(AudioChunk(np.zeros(CHUNK_SAMPLES, np.int16), SAMPLE_RATE, self.audio_time_s,
+                                     captured_at=time.monotonic()))
+            else:
+                time.sleep(0.01)
+        return future.result(timeout=max(0.0, deadline - time.monotonic()))
+
+    def report_error(self, stage: Stage, exc: BaseException) -> TurnResult | None:
+        """Report a failure outside a turn (e.g. the source could not be opened): error event, apology, IDLE."""
+        future = self.worker.submit(Job("failure", TurnControl("failure"), stage=stage, error=exc,
+                                        audio_time_s=self.audio_time_s))
+        return self._pump_until(future, 120.0)

@@ -17,9 +17,9 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any
 
 from roomvoice.errors import (
@@ -40,11 +40,12 @@ from roomvoice.events import (
     ToolCallRecord,
     TurnResult,
     TurnTimings,
-    Utterance,
     VoiceState,
     WakeDecision,
 )
 from roomvoice.rooms.audio import clipped_fraction
+from roomvoice.rooms.jobs import Job, TurnCancelled, TurnControl, call_quietly
+from roomvoice.rooms.preempt import PreemptiveReply
 from roomvoice.rooms.speculation import wait_for
 
 if TYPE_CHECKING:
@@ -61,103 +62,6 @@ would take longer) before transcribing again."""
 ARBITER_GRACE_S = 0.25
 """Wall seconds a turn still waits for the arbiter after end of speech when the claim's own timeout has
 passed (a claim delayed by a stalled CPU must not make two rooms answer)."""
-
-
-class TurnCancelled(Exception):
-    """Raised inside a job when its :class:`TurnControl` was cancelled (barge-in)."""
-
-
-class TurnControl:
-    """Cancellation of one job, from any thread.
-
-    ``on_cancel(fn)`` registers a canceller (e.g. a Serve response's ``cancel``); :meth:`cancel`
-    sets the flag once and calls every canceller (failures are logged, never raised).
-    """
-
-    def __init__(self, kind: str) -> None:
-        self.kind = kind
-        self.event = threading.Event()
-        self.reason: str | None = None
-        self._cancellers: list[Callable[[], Any]] = []
-        self._lock = threading.Lock()
-
-    @property
-    def cancelled(self) -> bool:
-        """True once :meth:`cancel` was called."""
-        return self.event.is_set()
-
-    def on_cancel(self, fn: Callable[[], Any]) -> None:
-        """Call ``fn`` when the job is cancelled (at once if it already is)."""
-        with self._lock:
-            if not self.event.is_set():
-                self._cancellers.append(fn)
-                return
-        _call_quietly(fn)
-
-    def cancel(self, reason: str) -> bool:
-        """Cancel the job for ``reason``; False if it already was."""
-        with self._lock:
-            if self.event.is_set():
-                return False
-            self.reason = reason
-            self.event.set()
-            cancellers, self._cancellers = self._cancellers, []
-        for fn in cancellers:
-            _call_quietly(fn)
-        return True
-
-    def check(self) -> None:
-        """Raise :class:`TurnCancelled` if cancelled."""
-        if self.event.is_set():
-            raise TurnCancelled(self.reason or "cancelled")
-
-
-def _call_quietly(fn: Callable[[], Any]) -> None:
-    try:
-        fn()
-    except Exception:  # a canceller that fails must not stop the others
-        logger.warning("canceller %r failed", fn, exc_info=True)
-
-
-@dataclass
-class Job:
-    """One unit of work for the worker.
-
-    Attributes:
-        kind: ``"voice"``, ``"text"``, ``"announce"`` or ``"failure"``.
-        control: its cancellation.
-        future: resolved with the job's result (TurnResult / Announcement / None).
-        utterance: voice: the captured speech.
-        decision: voice: the arbiter's pending decision (``result(timeout_s)``), None = no arbitration.
-        followup: voice: heard without the wake word after a question.
-        wake_audio_s: voice: audio time of the wake (or of the follow-up's start).
-        started_at: Unix time the turn started (wake / text received).
-        detected_at: ``time.monotonic()`` when end of speech was detected (voice) or the text arrived.
-        text: text / announce: the text; announce: what to say.
-        source: announce: ``"announcement"``, ``"timer"`` or ``"reminder"``.
-        stage, error, audio_time_s: failure: where, what, when.
-        speculation: voice: the transcript being made in the pause before the end of turn
-            (:meth:`~roomvoice.rooms.speculation.Speculator.claim`), or None.
-        turn_end: voice: ``"silence"`` (the hangover ran out) or ``"command"`` (a whole home command
-            was heard in a pause).
-    """
-
-    kind: str
-    control: TurnControl
-    future: Future = field(default_factory=Future)
-    utterance: Utterance | None = None
-    decision: Any = None
-    followup: bool = False
-    wake_audio_s: float = 0.0
-    started_at: float = 0.0
-    detected_at: float = 0.0
-    text: str = ""
-    source: str = "announcement"
-    stage: Stage = Stage.AUDIO
-    error: BaseException | None = None
-    audio_time_s: float = 0.0
-    speculation: Any = None
-    turn_end: str = "silence"
 
 
 class TurnWorker:
@@ -292,8 +196,11 @@ class TurnWorker:
         except Exception as exc:  # every failure -> error event + apology, never a dead room
             return self._fail(job, stage, exc, t, transcript=transcript, timings=timings)
         if not room.advance(job.control, "transcribed", t):
+            if ahead is not None and ahead.reply is not None:
+                ahead.reply.cancel()
             return self._record_cancelled(job, transcript, "", timings, ())
-        return self._respond(job, transcript, t, timings)
+        reply = ahead.reply if ahead is not None and ahead.reply is not None and not ahead.reply.cancelled else None
+        return self._respond(job, transcript, t, timings, reply)
 
     def _text(self, job: Job) -> TurnResult:
         room = self.room
@@ -331,8 +238,10 @@ class TurnWorker:
         room.emit(result)
         return result
 
-    def _respond(self, job: Job, transcript: str, t: float, timings: TurnTimings) -> TurnResult:
-        """Ask the assistant and play its reply sentence by sentence (state THINKING on entry)."""
+    def _respond(self, job: Job, transcript: str, t: float, timings: TurnTimings,
+                 preempted: PreemptiveReply | None = None) -> TurnResult:
+        """Ask the assistant and play its reply sentence by sentence (state THINKING on entry);
+        with ``preempted``, play the reply already being made in the pause instead."""
         room, control = self.room, job.control
         sentences: list[str] = []
         tool_calls: list[ToolCallRecord] = []
@@ -341,7 +250,14 @@ class TurnWorker:
         try:
             request = AssistantRequest(text=transcript, conversation_id=room.name, room=room.name)
             room.player.begin(room.turn_count + 1)
-            for sentence in self._iter_reply(request, control):
+            if preempted is not None:
+                control.on_cancel(preempted.cancel)
+                timings = replace(timings, preemptive_reply=True)
+                items = preempted.sentences(control.event)
+            else:
+                items = ((s, None) for s in self._iter_reply(request, control))
+            for sentence, made in items:
+                control.check()
                 if not sentences:
                     timings = replace(timings, first_sentence_s=time.monotonic() - t0,
                                       llm_first_token_s=sentence.first_token_s)
@@ -350,7 +266,7 @@ class TurnWorker:
                 tool_calls.extend(sentence.tool_calls)
                 stage = Stage.TTS
                 t_synth = time.monotonic()
-                audios = self._synthesize(sentence.text, control)
+                audios = made if made is not None else self._synthesize(sentence.text, control)
                 for audio in audios:
                     control.check()
                     first = room.machine.state is VoiceState.THINKING
@@ -375,6 +291,8 @@ class TurnWorker:
             return self._fail(job, stage, exc, t, transcript=transcript, timings=self._audio_timings(job, timings))
         reply = " ".join(sentences)
         room.last_reply = reply
+        if preempted is not None and sentences:
+            self._remember(request, reply)
         end = time.monotonic()
         timings = replace(self._audio_timings(job, timings), playback_end_s=end - t0, total_s=end - t0,
                           ended_at=time.time())
@@ -382,6 +300,16 @@ class TurnWorker:
                                         tool_calls=tuple(tool_calls), followup=job.followup))
         room.finish_turn(control, room.audio_time_s, reply, "reply-done" if sentences else "no-reply")
         return result
+
+    def _remember(self, request: AssistantRequest, reply: str) -> None:
+        """Have the assistant remember an exchange answered by a preemptive reply (never raises)."""
+        remember = getattr(self.room.services, "remember", None)
+        if remember is None:
+            return
+        try:
+            remember(request, reply)
+        except Exception as exc:  # the reply was spoken; only the conversation memory misses it
+            logger.warning("%s: could not remember the exchange: %s", self.room.name, exc)
 
     def _audio_timings(self, job: Job, timings: TurnTimings) -> TurnTimings:
         """Add the first-audio figures from the player (wall seconds)."""
@@ -434,7 +362,7 @@ class TurnWorker:
         finally:
             close = getattr(iterator, "close", None)
             if close is not None and control.cancelled:
-                _call_quietly(close)
+                call_quietly(close)
 
     def _synthesize(self, text: str, control: TurnControl) -> list[SpeechAudio]:
         control.check()

@@ -254,6 +254,10 @@ class Assistant:
         """Where the pipeline would send ``request`` (``fast_path``, ``tool``, ``llm``); nothing runs."""
         return await asyncio.to_thread(self.core.route, request)
 
+    async def remember(self, request: AssistantRequest, reply: str) -> None:
+        """Store an exchange answered from a preemptive request (``request.preemptive``) once used."""
+        self.core.remember(request, reply)
+
     async def vocabulary(self) -> str:
         """The home's names and areas, to bias speech recognition towards."""
         return await asyncio.to_thread(self.core.vocabulary)

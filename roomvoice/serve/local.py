@@ -76,6 +76,10 @@ class LocalServices:
         """The home's names and areas (STT biasing)."""
         return self.core.vocabulary()
 
+    def remember(self, request: AssistantRequest, reply: str) -> None:
+        """Store an exchange whose reply was made preemptively, now that it was used."""
+        self.core.remember(request, reply)
+
     def synthesize(self, text: str) -> list[SpeechAudio]:
         try:
             return list(self.tts.synthesize(text))
