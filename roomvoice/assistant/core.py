@@ -257,6 +257,13 @@ class AssistantCore:
             past = list(self._history.get(request.conversation_id, ()))
         return conversation_messages(self.system_prompt, past, text)
 
+    def history_messages(self, conversation_id: str) -> list[ChatMessage]:
+        """The system prompt and the conversation's remembered exchanges: how its next LLM prompt
+        begins (what :meth:`~roomvoice.assistant.pipeline.ReplyPipeline` has the LLM prefill)."""
+        with self._lock:
+            past = list(self._history.get(conversation_id, ()))
+        return conversation_messages(self.system_prompt, past, "")[:-1]
+
     def remember(self, request: AssistantRequest, reply: str) -> None:
         """Store an exchange in the conversation's memory.
 

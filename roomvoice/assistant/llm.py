@@ -16,6 +16,7 @@ applies one :class:`~roomvoice.assistant.pipeline.TimeoutPolicy` around every ca
 from __future__ import annotations
 
 import asyncio
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -54,6 +55,10 @@ class ServeLLM:
             response.cancel()  # a barge-in (or the timeout) cancelled this reply: stop the LLM too
             raise
 
+    def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        """Ask the LLM to evaluate ``messages`` while idle (fire and forget)."""
+        self._warming = self.handle.prefill.remote(list(messages))  # kept: a dropped response may be cancelled
+
     async def stream_chat(self, messages: Sequence[ChatMessage], max_tokens: int,
                           temperature: float) -> AsyncIterator[str]:
         stream = self.handle.options(stream=True).stream_chat.remote(list(messages), max_tokens, temperature)
@@ -77,6 +82,13 @@ class EngineLLM:
             self.engine.start()
             return self.engine.complete_json(messages, schema, max_tokens=max_tokens)
         return await asyncio.to_thread(call)
+
+    def prefill(self, messages: Sequence[ChatMessage]) -> None:
+        """Evaluate ``messages`` on a thread while the engine is idle (skipped when busy). Not a
+        daemon thread: the interpreter waits for it at exit rather than tearing llama.cpp down under it."""
+        prefill = getattr(self.engine, "prefill", None)
+        if prefill is not None:
+            threading.Thread(target=prefill, args=(list(messages),), name="llm-prefill").start()
 
     def stream_chat(self, messages: Sequence[ChatMessage], max_tokens: int,
                     temperature: float) -> AsyncIterator[str]:

@@ -135,11 +135,13 @@ class ReplyPipeline:
             fast = await asyncio.to_thread(self.core.fast_sentence, request, remember=remember)  # may call HA
             if fast is not None:
                 yield ReplyChunk(fast.text, (fast,))
+                self.warm(request, remember)
                 return
             deadline = self.timeouts.deadline()
             tool, preface = await self._tool_step(request, deadline, remember)
             if tool is not None:
                 yield ReplyChunk(tool.text, (tool,))
+                self.warm(request, remember)
                 return
         llm_messages = self.core.messages_for(request) if messages is None else list(messages)
         assembler = ReplyAssembler()
@@ -170,6 +172,18 @@ class ReplyPipeline:
             raise LLMError("llm-empty-reply", "the LLM returned no text")
         if remember:
             self.core.remember(request, assembler.text)
+        self.warm(request, remember)
+
+    def warm(self, request: AssistantRequest, remembered: bool) -> None:
+        """After an exchange was remembered, have the LLM evaluate the conversation's next prompt
+        beginning while idle, so the next reply's first token comes sooner (never raises)."""
+        prefill = getattr(self.llm, "prefill", None)
+        if not remembered or prefill is None:
+            return
+        try:
+            prefill(self.core.history_messages(request.conversation_id))
+        except Exception:  # only a missed speed-up
+            logger.debug("prefill request failed", exc_info=True)
 
     async def _tool_step(self, request: AssistantRequest, deadline: float | None,
                          remember: bool) -> tuple[ReplySentence | None, str]:

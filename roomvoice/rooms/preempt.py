@@ -17,12 +17,14 @@ import threading
 from collections.abc import Callable, Iterable, Iterator
 
 from roomvoice.events import AssistantRequest, ReplySentence, SpeechAudio
+from roomvoice.rooms import background
 
 logger = logging.getLogger(__name__)
 
 
 class PreemptiveReply:
-    """The sentences of one preemptive reply and their audio, made on a daemon thread.
+    """The sentences of one preemptive reply and their audio, made on a background thread
+    (:mod:`roomvoice.rooms.background`).
 
     Args:
         request: the preemptive request (``preemptive=True``).
@@ -43,8 +45,7 @@ class PreemptiveReply:
         self._cancelled = threading.Event()
         self._stream: object | None = None
         self._cond = threading.Condition()
-        self._thread = threading.Thread(target=self._run, name=f"preempt-{name}", daemon=True)
-        self._thread.start()
+        self._thread = background.start(self._run, f"preempt-{name}", self.cancel)
 
     @property
     def cancelled(self) -> bool:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from roomvoice.events import Transcript, Utterance
+from roomvoice.rooms import background
 from roomvoice.rooms.preempt import PreemptiveReply
 from roomvoice.rooms.vocabulary import Heard
 
@@ -121,8 +122,7 @@ class Speculator:
                 self._current.discard()
             self._queued, self._current = job, job
             if self._thread is None:
-                self._thread = threading.Thread(target=self._loop, name=f"speculate-{self.name}", daemon=True)
-                self._thread.start()
+                self._thread = background.start(self._loop, f"speculate-{self.name}", self.close)
             self._lock.notify_all()
 
     def drop(self) -> None:

@@ -15,7 +15,6 @@ announcements wait until the room is IDLE (they never overlap a reply), unless t
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections.abc import Iterator
 from concurrent.futures import Future
@@ -43,6 +42,7 @@ from roomvoice.events import (
     VoiceState,
     WakeDecision,
 )
+from roomvoice.rooms import background
 from roomvoice.rooms.audio import clipped_fraction
 from roomvoice.rooms.jobs import Job, TurnCancelled, TurnControl, call_quietly
 from roomvoice.rooms.preempt import PreemptiveReply
@@ -79,8 +79,7 @@ class TurnWorker:
         """True while the running job waits for playback (virtual-time capture must go on)."""
         self._jobs: list[Job] = []
         self._closed = False
-        self._thread = threading.Thread(target=self._loop, name=f"turns-{room.name}", daemon=True)
-        self._thread.start()
+        self._thread = background.start(self._loop, f"turns-{room.name}", self.close)
 
     # ------------------------------------------------------------------ queue
     def submit(self, job: Job) -> Future:

@@ -191,6 +191,14 @@ class LLM:
             except Exception as exc:
                 raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
 
+    async def prefill(self, messages: Sequence[ChatMessage]) -> bool:
+        """Evaluate a conversation's prompt prefix while the model is idle (skipped when busy),
+        so its next request starts sooner (see ``LlamaCppEngine.prefill``)."""
+        if self._lock.locked():
+            return False
+        async with self._lock:
+            return await asyncio.to_thread(self.engine.prefill, list(messages))
+
     async def complete_json(self, messages: Sequence[ChatMessage], schema: dict[str, Any],
                             max_tokens: int | None = None) -> str:
         """One reply constrained to ``schema`` (tool calls); raises :class:`LLMError`
@@ -257,6 +265,7 @@ class Assistant:
     async def remember(self, request: AssistantRequest, reply: str) -> None:
         """Store an exchange answered from a preemptive request (``request.preemptive``) once used."""
         self.core.remember(request, reply)
+        self.pipeline.warm(request, True)
 
     async def vocabulary(self) -> str:
         """The home's names and areas, to bias speech recognition towards."""

@@ -79,6 +79,7 @@ class LocalServices:
     def remember(self, request: AssistantRequest, reply: str) -> None:
         """Store an exchange whose reply was made preemptively, now that it was used."""
         self.core.remember(request, reply)
+        self.pipeline.warm(request, True)
 
     def synthesize(self, text: str) -> list[SpeechAudio]:
         try:

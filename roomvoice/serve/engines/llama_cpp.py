@@ -258,6 +258,30 @@ class LlamaCppEngine(LLMEngine):
             self._grammars.popitem(last=False)
         return grammar
 
+    def prefill(self, messages: Sequence[ChatMessage]) -> bool:
+        """Evaluate ``messages`` (a conversation's system prompt and history) now, when the model is
+        free, so the next request that starts with them only evaluates its new words (the state
+        goes to the prompt cache). Skipped (False) when the model is busy; never raises."""
+        try:
+            checked = check_chat_request(messages, 1, 0.0)
+            self.start()
+        except Exception as exc:  # a bad or unloadable prompt: the real request will say so
+            logger.debug("no prefill: %s", exc)
+            return False
+        if not self._lock.acquire(blocking=False):
+            return False
+        t0 = time.perf_counter()
+        try:
+            self._llama.create_chat_completion(messages=[m.as_openai() for m in checked], max_tokens=1,
+                                               temperature=0.0, seed=self.seed, stream=False)
+        except Exception as exc:  # e.g. a context overflow: nothing to warm
+            logger.debug("prefill failed: %s", exc)
+            return False
+        finally:
+            self._lock.release()
+        logger.debug("prefilled %d messages in %.3f s", len(checked), time.perf_counter() - t0)
+        return True
+
     def _acquire(self) -> None:
         me = threading.get_ident()
         if self._owner == me:
