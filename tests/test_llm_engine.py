@@ -131,3 +131,19 @@ def test_missing_model_file(tmp_path):
     with pytest.raises(LLMError) as err:
         LlamaCppEngine(tmp_path / "junk.gguf").stream_chat(ASK)  # starts on first use
     assert err.value.code == "llm-load-failed"
+
+
+def test_prefill_puts_the_conversation_beginning_in_the_prompt_cache(llm):
+    history = [ChatMessage("system", "You are terse."), ChatMessage("user", "Hi there."),
+               ChatMessage("assistant", "Hello! How can I help?")]
+    cached_before = len(llm._llama.cache.cache_state)
+    assert llm.prefill(history)
+    assert len(llm._llama.cache.cache_state) >= min(cached_before + 1, 1)
+    prefix = llm._llama.tokenize(b"Hi there.", add_bos=False, special=False)
+    evaluated = list(llm._llama.input_ids[: llm._llama.n_tokens])
+    assert any(evaluated[i:i + len(prefix)] == prefix for i in range(len(evaluated)))  # the history was evaluated
+    stream = llm.stream_chat([*history, ChatMessage("user", "Say one word.")], max_tokens=4)
+    next(stream)
+    assert not llm.prefill(history)  # busy with the open stream: skipped, never waits
+    stream.close()
+    assert llm.prefill([ChatMessage("system", "")]) in (True, False)  # a bad prompt never raises

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -55,9 +56,9 @@ class ServeLLM:
             response.cancel()  # a barge-in (or the timeout) cancelled this reply: stop the LLM too
             raise
 
-    def prefill(self, messages: Sequence[ChatMessage]) -> None:
-        """Ask the LLM to evaluate ``messages`` while idle (fire and forget)."""
-        self._warming = self.handle.prefill.remote(list(messages))  # kept: a dropped response may be cancelled
+    def prefill(self, messages: Sequence[ChatMessage], delay_s: float = 0.0) -> None:
+        """Ask the LLM to evaluate ``messages`` after ``delay_s`` if idle then (fire and forget)."""
+        self._warming = self.handle.prefill.remote(list(messages), delay_s)  # kept: a dropped response may be cancelled
 
     async def stream_chat(self, messages: Sequence[ChatMessage], max_tokens: int,
                           temperature: float) -> AsyncIterator[str]:
@@ -83,12 +84,19 @@ class EngineLLM:
             return self.engine.complete_json(messages, schema, max_tokens=max_tokens)
         return await asyncio.to_thread(call)
 
-    def prefill(self, messages: Sequence[ChatMessage]) -> None:
-        """Evaluate ``messages`` on a thread while the engine is idle (skipped when busy). Not a
+    def prefill(self, messages: Sequence[ChatMessage], delay_s: float = 0.0) -> None:
+        """Evaluate ``messages`` on a thread after ``delay_s`` if the engine is idle then. Not a
         daemon thread: the interpreter waits for it at exit rather than tearing llama.cpp down under it."""
         prefill = getattr(self.engine, "prefill", None)
-        if prefill is not None:
-            threading.Thread(target=prefill, args=(list(messages),), name="llm-prefill").start()
+        if prefill is None:
+            return
+        items = list(messages)
+
+        def later() -> None:
+            time.sleep(max(0.0, delay_s))
+            prefill(items)
+
+        threading.Thread(target=later, name="llm-prefill").start()
 
     def stream_chat(self, messages: Sequence[ChatMessage], max_tokens: int,
                     temperature: float) -> AsyncIterator[str]:

@@ -38,6 +38,9 @@ T = TypeVar("T")
 
 NO_CONTROLS = "I couldn't use the home controls for that. "
 """Said before the LLM's words when the tool call's grammar could not be built (``llm-bad-schema``)."""
+PREFILL_DELAY_S = 1.0
+"""Seconds after a reply before the LLM evaluates the conversation's next prompt beginning: done at
+once, it took CPU from the reply's own speech synthesis (home command first audio 0.09 -> 0.24 s)."""
 
 
 @dataclass(frozen=True)
@@ -181,7 +184,7 @@ class ReplyPipeline:
         if not remembered or prefill is None:
             return
         try:
-            prefill(self.core.history_messages(request.conversation_id))
+            prefill(self.core.history_messages(request.conversation_id), PREFILL_DELAY_S)
         except Exception:  # only a missed speed-up
             logger.debug("prefill request failed", exc_info=True)
 

@@ -191,9 +191,10 @@ class LLM:
             except Exception as exc:
                 raise as_roomvoice_error(exc, LLMError, "llm-failed") from exc
 
-    async def prefill(self, messages: Sequence[ChatMessage]) -> bool:
-        """Evaluate a conversation's prompt prefix while the model is idle (skipped when busy),
-        so its next request starts sooner (see ``LlamaCppEngine.prefill``)."""
+    async def prefill(self, messages: Sequence[ChatMessage], delay_s: float = 0.0) -> bool:
+        """After ``delay_s``, evaluate a conversation's prompt prefix while the model is idle
+        (skipped when busy), so its next request starts sooner (see ``LlamaCppEngine.prefill``)."""
+        await asyncio.sleep(max(0.0, float(delay_s)))
         if self._lock.locked():
             return False
         async with self._lock:
