@@ -130,6 +130,9 @@ class Request:
     forced: bool = False
 
 
+COMMAND_ENDS_TURN = [False]
+"""Set from ``--command-ends-turn`` (rooms built in actors read it through their config)."""
+
 def plan(n_rooms: int, samples: int, kinds: list[str]) -> list[list[tuple[str, str, int]]]:
     """Per room, its requests as (kind, phrase, voice index): ``samples`` per kind over all rooms
     (rounded up per room); kinds interleaved, shifted per room so rooms ask different kinds at once;
@@ -296,7 +299,7 @@ def run_round(cfg, n_rooms: int, rooms: dict[str, list[Request]], run_dir: Path)
     import ray
 
     from roomvoice.actors.room_actor import room_options
-    from roomvoice.config import RoomConfig, SinkConfig, SourceConfig
+    from roomvoice.config import EndpointConfig, RoomConfig, SinkConfig, SourceConfig
 
     actor_class = _scripted_actor_class()
     start_at = time.time() + 4.0 + 1.5 * n_rooms  # actors load wake word and VAD models first
@@ -305,7 +308,8 @@ def run_round(cfg, n_rooms: int, rooms: dict[str, list[Request]], run_dir: Path)
         # the configured source is not opened (TalkerSource replaces it); it says "paced" and when to start
         rc = RoomConfig(name=name, source=SourceConfig(type="file", paths=[str(WAKE_CLIP)], realtime=True,
                                                        start_at=start_at),
-                        sink=SinkConfig(type="wav"), audio_zone=f"zone-{name}", followup_s=0.0)
+                        sink=SinkConfig(type="wav"), audio_zone=f"zone-{name}", followup_s=0.0,
+                        endpoint=EndpointConfig(command_ends_turn=COMMAND_ENDS_TURN[0]))
         actors[name] = actor_class.options(name=f"bench-room:{name}", num_cpus=float(rc.num_cpus), max_restarts=0).remote(
             rc, requests, cfg.ray.app_name, str(run_dir), cfg.assistant.apology, room_options(rc, cfg))
     expected = sum(SLOT_ESTIMATE_S[r.kind] * (1 + CONTENTION[r.kind] * (n_rooms - 1)) for r in max(
@@ -567,10 +571,13 @@ def main(argv: list[str] | None = None) -> int:
                    help="request voices, alternating")
     p.add_argument("--piper-length-scale", type=float, default=None, help="request voice speed (>1 slower)")
     p.add_argument("--quick", action="store_true", help="smoke run: --rooms 1 --samples 2")
+    p.add_argument("--command-ends-turn", action="store_true",
+                   help="rooms end the turn at a whole home command heard in a pause (endpoint.command_ends_turn)")
     p.add_argument("--out", default="benchmarks/results/voice_latency.json")
     p.add_argument("--keep-run", action="store_true", help="keep the run folder (audio, turns.jsonl) afterwards")
     p.add_argument("overrides", nargs="*", help="Hydra overrides, e.g. llm.max_tokens=48")
     args = p.parse_args(argv)
+    COMMAND_ENDS_TURN[0] = bool(args.command_ends_turn)
     if args.quick:
         args.rooms, args.samples = [1], 2
     logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
@@ -679,7 +686,7 @@ def main(argv: list[str] | None = None) -> int:
         "argv": sys.argv[1:] if argv is None else argv, "rooms": args.rooms, "samples_per_kind": args.samples,
         "kinds": args.kinds, "voices": [s.name for s in speakers], "phrases": {k: list(PHRASES[k]) for k in args.kinds},
         "wake_gap_s": WAKE_GAP_S, "idle_gap_s": IDLE_GAP_S, "endpoint": dict(OmegaConf.to_container(
-            OmegaConf.structured(RoomConfig().endpoint))),
+            OmegaConf.structured(RoomConfig().endpoint)), command_ends_turn=COMMAND_ENDS_TURN[0]),
         "sink": "wav (written at once)", "source": "paced talker: next wake after the room is idle",
         "preset": cfg.preset.name, "stt": cfg.stt.model, "stt_beam_size": cfg.stt.beam_size, "llm": cfg.llm.model,
         "llm_max_tokens": cfg.llm.max_tokens, "tts": cfg.tts.voice, "ray_start_s": round(t_ray, 1),

@@ -117,7 +117,10 @@ class EndpointConfig:
     ``speculative_stt_s``: after this much silence the utterance so far is transcribed while the
     hangover runs (0 = off), so the transcript is ready when the turn ends.
     ``command_ends_turn``: when that transcript is a whole home command the fast path answers, the
-    turn ends there instead of after ``end_silence_s`` (see ``roomvoice.rooms.speculation``).
+    turn ends there instead of after ``end_silence_s`` (see ``roomvoice.rooms.speculation``). Off by
+    default: it answers a home command ~0.3 s sooner, but a user who pauses 0.4-0.6 s inside a longer
+    command ("turn off the office fan ... in ten minutes") is cut off after its first part: 73/88
+    two-part commands against 0-1/88 with the hangover alone (``benchmarks/early_end.py``).
     ``preemptive_reply``: when it goes to the LLM's words, the reply is asked for at once and played
     if the turn ends with no more speech (``roomvoice.rooms.preempt``; nothing is executed early).
     """
@@ -134,7 +137,7 @@ class EndpointConfig:
     short_pause_s: float = 0.2
     turn_threshold: float = 0.5
     speculative_stt_s: float = 0.16
-    command_ends_turn: bool = True
+    command_ends_turn: bool = False
     preemptive_reply: bool = True
 
 

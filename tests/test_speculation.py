@@ -109,14 +109,14 @@ def run(room, *names, pause_s=0.0):
 
 def test_a_whole_home_command_ends_the_turn_at_the_pause(services):
     counting = CountingServices(services)
-    early = make_room(counting)
+    early = make_room(counting, command_ends_turn=True)
     [turn] = run(early, "what_time_is_it.wav")
     assert turn.reply_source == "fast_path" and turn.error is None
     assert turn.timings.turn_end == "command" and turn.timings.stt_in_pause
     assert len(counting.transcribed) == 1  # the pause pass was the turn's transcript
     assert counting.passes == ["first"]  # Moonshine's: the fast path acts on it, whisper never runs
 
-    late = make_room(CountingServices(services), command_ends_turn=False)
+    late = make_room(CountingServices(services))
     [slow] = run(late, "what_time_is_it.wav")
     assert slow.timings.turn_end == "silence" and slow.timings.stt_in_pause
     assert slow.transcript == turn.transcript
@@ -139,7 +139,7 @@ def test_speech_after_a_pause_makes_a_new_pass(services):
 
 def test_a_long_llm_question_is_not_ended_early(services):
     counting = CountingServices(services)
-    room = make_room(counting)
+    room = make_room(counting, command_ends_turn=True)
     [turn] = run(room, "arctic_a0007.wav")
     assert turn.timings.turn_end == "silence" and turn.reply_source == "llm"
     assert counting.passes == ["first", "main"]  # not a command: whisper hears the sentence

@@ -84,7 +84,7 @@ class RoomOptions:
     arbiter_timeout_s: float = 1.0
     aec: bool = False
     playing_wake_threshold: float = 0.7
-    command_ends_turn: bool = True
+    command_ends_turn: bool = False
     preemptive_reply: bool = True
 
     def __post_init__(self) -> None:
