@@ -43,7 +43,8 @@ from pathlib import Path
 import numpy as np
 
 import roomvoice
-from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedHouse, play_while_listening
+from roomvoice.rooms.acoustics import RoomAcoustics
+from roomvoice.rooms.simulated_house import SimulatedHouse, play_while_listening
 from roomvoice.rooms.audio import SAMPLE_RATE, AudioChunk, read_audio_file, rms_dbfs, to_contract
 
 AUDIO = Path(roomvoice.__file__).parent / "assets" / "audio"

@@ -248,7 +248,8 @@ def run_arbitration(n_rooms: int, n_utt: int, spacing_s: float, seed: int, servi
                     arbiter_name: str) -> dict:
     from roomvoice.actors.arbiter import ArbiterClient
     from roomvoice.events import ErrorEvent, RoomEvent, TurnResult, WakeDetection
-    from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedHouse, SimulatedMicrophone, TalkerTimeline
+    from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedMicrophone, TalkerTimeline
+    from roomvoice.rooms.simulated_house import SimulatedHouse
     from roomvoice.rooms.sinks import NullSink
 
     names = list(ROOM_NAMES[:n_rooms])
@@ -414,7 +415,8 @@ def run_arbitration(n_rooms: int, n_utt: int, spacing_s: float, seed: int, servi
 # ------------------------------------------------------------------------------ 2. barge-in
 def run_barge_in(n_trials: int, seed: int, source: str, services, speech: Speech, cfg) -> dict:
     from roomvoice.events import RoomEvent, TurnResult, VoiceState
-    from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedHouse
+    from roomvoice.rooms.acoustics import RoomAcoustics
+    from roomvoice.rooms.simulated_house import SimulatedHouse
     from roomvoice.rooms.sinks import NullSink
 
     rng = random.Random(seed * 7 + 1)
@@ -576,7 +578,8 @@ def wake_context(events: list, corpus: list[dict]) -> list[dict]:
 def run_selfwake(label: str, corpus: list[dict], services, cfg, *, aec: bool, echo_gain_db: float,
                  playing_wake_threshold: float, pause_on_speech: bool, seed: int) -> dict:
     from roomvoice.events import Announcement, RoomEvent, WakeDetection
-    from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedHouse
+    from roomvoice.rooms.acoustics import RoomAcoustics
+    from roomvoice.rooms.simulated_house import SimulatedHouse
     from roomvoice.rooms.sinks import NullSink
 
     t0 = time.monotonic()

@@ -85,3 +85,13 @@ def repeatable_tts():
         model, config = piper_joe_voice()
         _REPEATABLE_TTS.append(PiperEngine(str(model), str(config), noise_scale=0.0, noise_w_scale=0.0))
     return _REPEATABLE_TTS[0]
+
+
+def in_process_services(max_tokens: int):
+    """The real in-process services (whisper + Moonshine, SmolLM2, piper; no Home Assistant), LLM loaded."""
+    from roomvoice.config import load_config
+    from roomvoice.serve.local import local_services_from_config
+
+    svc = local_services_from_config(load_config(["rooms=[kitchen]", f"llm.max_tokens={max_tokens}"]))
+    svc.llm.start()
+    return svc

@@ -10,15 +10,8 @@ import numpy as np
 import pytest
 
 from roomvoice.errors import AudioError
-from roomvoice.rooms.acoustics import (
-    PlaybackTap,
-    RoomAcoustics,
-    SimulatedHouse,
-    SimulatedMicrophone,
-    TalkerTimeline,
-    play_into,
-    play_while_listening,
-)
+from roomvoice.rooms.acoustics import PlaybackTap, RoomAcoustics, SimulatedMicrophone, TalkerTimeline
+from roomvoice.rooms.simulated_house import SimulatedHouse, play_into, play_while_listening
 from roomvoice.rooms.audio import CHUNK_SAMPLES, SAMPLE_RATE, AudioChunk, rms_dbfs
 
 SR = SAMPLE_RATE

@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from roomvoice.errors import AudioError
-from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedHouse, play_while_listening
+from roomvoice.rooms.acoustics import RoomAcoustics
+from roomvoice.rooms.simulated_house import SimulatedHouse, play_while_listening
 from roomvoice.rooms.audio import SAMPLE_RATE, AudioChunk, read_audio_file, rms_dbfs, to_contract
 from roomvoice.rooms.echo import EchoCanceller
 from tests.conftest import AUDIO, repeatable_tts

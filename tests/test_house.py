@@ -15,7 +15,8 @@ import pytest
 
 from roomvoice.config import load_config
 from roomvoice.events import RoomEvent, TurnResult, WakeClaim, WakeDecision, WakeDetection
-from roomvoice.rooms.acoustics import RoomAcoustics, SimulatedHouse
+from roomvoice.rooms.acoustics import RoomAcoustics
+from roomvoice.rooms.simulated_house import SimulatedHouse
 from roomvoice.rooms.arbitration import ArbitrationBook
 from roomvoice.rooms.audio import SAMPLE_RATE, read_audio_file, to_contract
 from roomvoice.rooms.bargein import BargeInSettings, match_stop_phrase
@@ -23,7 +24,7 @@ from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointSettings
 from roomvoice.rooms.room import Room, RoomOptions
 from roomvoice.rooms.sinks import NullSink, WavSink
 from roomvoice.rooms.wake import WakeWordDetector
-from tests.conftest import AUDIO, repeatable_tts
+from tests.conftest import AUDIO, in_process_services, repeatable_tts
 
 pytestmark = pytest.mark.slow
 
@@ -45,11 +46,7 @@ def onset_s(samples: np.ndarray) -> float:
 
 @pytest.fixture(scope="module")
 def services():
-    from roomvoice.serve.local import local_services_from_config
-
-    svc = local_services_from_config(load_config(["rooms=[kitchen]", "llm.max_tokens=160"]))
-    svc.llm.start()
-    return svc
+    return in_process_services(max_tokens=160)
 
 
 class Events(list):

