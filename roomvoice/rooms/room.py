@@ -333,7 +333,6 @@ class Room(TurnSide):
             if spec is not None and spec.complete_command:  # a whole home command: no need to wait
                 self._end_turn(self.endpoint.end_now(t), state, "command")
         elif update.kind is EndpointKind.TOO_LONG:
-            self.speculator.drop()
             from roomvoice.errors import AudioError
 
             limit = self.endpoint.settings.max_utterance_s
@@ -341,7 +340,7 @@ class Room(TurnSide):
                                  f"utterance longer than the {limit:g} s limit"), update.audio_time_s)
         elif update.kind is EndpointKind.END_OF_SPEECH and update.utterance is not None:
             self._end_turn(update, state, "silence")
-        if not self.endpoint.active and self.machine.state not in BUSY:
+        if not self.endpoint.active and self.machine.state not in BUSY:  # no speech, too long: never used
             self.speculator.drop()
 
     def _end_turn(self, update: Any, state: VoiceState, how: str) -> None:

@@ -172,6 +172,7 @@ class TurnWorker:
             decision: WakeDecision = job.decision.result(budget)
             timings = replace(timings, arbiter_wait_s=round(time.monotonic() - t_wait, 4))
             if not decision.won:
+                self._discard_ahead(job)
                 room.lose_wake(job.control, decision, t)
                 return None
         stage, transcript = Stage.AUDIO, ""
@@ -191,15 +192,23 @@ class TurnWorker:
             if not transcript:
                 raise SpeechToTextError("stt-no-speech", "no words were recognised")
         except TurnCancelled:
+            self._discard_ahead(job)
             return self._record_cancelled(job, transcript, "", timings, ())
         except Exception as exc:  # every failure -> error event + apology, never a dead room
+            self._discard_ahead(job)
             return self._fail(job, stage, exc, t, transcript=transcript, timings=timings)
         if not room.advance(job.control, "transcribed", t):
-            if ahead is not None and ahead.reply is not None:
-                ahead.reply.cancel()
+            self._discard_ahead(job)
             return self._record_cancelled(job, transcript, "", timings, ())
         reply = ahead.reply if ahead is not None and ahead.reply is not None and not ahead.reply.cancelled else None
         return self._respond(job, transcript, t, timings, reply)
+
+    @staticmethod
+    def _discard_ahead(job: Job) -> None:
+        """The turn ends without its reply: cancel the LLM reply asked for in the pause, if any
+        (also one that has not started yet)."""
+        if job.speculation is not None:
+            job.speculation.discard()
 
     def _text(self, job: Job) -> TurnResult:
         room = self.room
@@ -287,6 +296,8 @@ class TurnWorker:
             if control.cancelled:
                 return self._record_cancelled(job, transcript, " ".join(sentences), timings, tuple(tool_calls),
                                               source)
+            if preempted is not None:  # the reply made in the pause stops with the turn
+                preempted.cancel()
             return self._fail(job, stage, exc, t, transcript=transcript, timings=self._audio_timings(job, timings))
         reply = " ".join(sentences)
         room.last_reply = reply
