@@ -115,11 +115,13 @@ def hear(utterance: Utterance, transcribe: Callable[[Utterance, str | None], Tra
     Returns:
         The :class:`Heard` result (``stt_s``: every pass together).
     """
-    spent = 0.0
+    spent, quick_words, quick_route = 0.0, None, None
     if fast is not None and route is not None:
         try:
             quick = fast(utterance)
-            if quick.text.strip() and route(quick.text.strip()) == "fast_path":
+            quick_words = _words(quick.text)
+            quick_route = route(quick.text.strip()) if quick_words else None
+            if quick_route == "fast_path":
                 return Heard(quick, "fast_path")
             spent = quick.stt_s
         except Exception as exc:  # the main engine hears it
@@ -130,7 +132,8 @@ def hear(utterance: Utterance, transcribe: Callable[[Utterance, str | None], Tra
     text = first.text.strip()
     if route is None or not text:
         return Heard(first)
-    where = route(text)
+    # the same words as the first pass go where its words went: no second routing
+    where = quick_route if quick_route is not None and _words(text) == quick_words else route(text)
     if where not in ("unsure", "tool"):
         return Heard(first, where)
     prompt = vocabulary.get()

@@ -256,7 +256,7 @@ class SkillSet:
             return None
         self.maybe_refresh()
         with self._lock:
-            match = self.recognizer.recognize(text, room=self.room_areas.get(room, room) if room else None)
+            match = self._match(text, room)
             if match is None:
                 return None
             if match.timer is not None and room:  # the room, not its area, owns the timer
@@ -270,11 +270,16 @@ class SkillSet:
         meant, or refuse an unknown name: perhaps a misheard one), or None (no match)."""
         if self.recognizer is None:
             return None
-        with self._lock:
-            match = self.recognizer.recognize(text, room=self.room_areas.get(room, room) if room else None)
+        match = self._match(text, room)
         if match is None:
             return None
         return "unsure" if match.kind in (IntentKind.CLARIFY, IntentKind.REFUSAL) else "sure"
+
+    def _match(self, text: str, room: str | None) -> IntentMatch | None:
+        """The intent fast path's match for ``text`` said in ``room`` (its ``room_areas`` entry, else
+        its name), nothing executed; under the (re-entrant) lock."""
+        with self._lock:
+            return self.recognizer.recognize(text, room=self.room_areas.get(room, room) if room else None)
 
     def vocabulary(self) -> str:
         """The home's names for STT biasing (:meth:`EntityIndex.vocabulary`), or "" without Home Assistant."""
