@@ -26,6 +26,7 @@ from pathlib import Path
 from types import MappingProxyType
 from typing import Any
 
+from roomvoice.skills.homeassistant.demo_home import DEMO_SERVICES
 from roomvoice.skills.homeassistant.entities import EntityState
 
 if str(Path(__file__).resolve().parents[1]) not in sys.path:  # tests.skills.fake_ha from a script run
@@ -258,20 +259,9 @@ HOME_AREA_ALIASES: Mapping[str, tuple[str, ...]] = MappingProxyType({
 """Area → other names."""
 
 HOME_SERVICES: Mapping[str, tuple[str, ...]] = MappingProxyType({
-    "homeassistant": ("turn_on", "turn_off", "toggle"),
-    "light": ("turn_on", "turn_off", "toggle"),
-    "switch": ("turn_on", "turn_off", "toggle"),
-    "fan": ("turn_on", "turn_off", "toggle", "set_percentage"),
-    "cover": ("open_cover", "close_cover", "stop_cover", "set_cover_position"),
-    "lock": ("lock", "unlock", "open"),
-    "climate": ("turn_on", "turn_off", "set_temperature", "set_hvac_mode"),
-    "media_player": ("turn_on", "turn_off", "media_play", "media_pause", "volume_set"),
-    "scene": ("turn_on",),
-    "script": ("turn_on", "turn_off"),
-    "input_boolean": ("turn_on", "turn_off", "toggle"),
-    "alarm_control_panel": ("alarm_arm_home", "alarm_arm_away", "alarm_disarm"),
+    **DEMO_SERVICES, "alarm_control_panel": ("alarm_arm_home", "alarm_arm_away", "alarm_disarm"),
 })
-"""``GET /api/services``: domain → services."""
+"""``GET /api/services``: domain → services (the demo home's, which are Home Assistant's, plus the alarm panel)."""
 
 ROOM_AREAS: Mapping[str, str] = MappingProxyType({
     "kitchen": "Kitchen", "living_room": "Living Room", "office": "Office", "bedroom": "Bedroom",
