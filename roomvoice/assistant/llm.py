@@ -1,7 +1,8 @@
 """The LLM as the reply pipeline sees it: one small async port, three adapters.
 
 :class:`LLMPort` is two calls: ``complete_json`` (one constrained reply, for the tool step) and
-``stream_chat`` (the reply's words as text deltas). Adapters:
+``stream_chat`` (the reply's words as text deltas); an adapter may also offer ``prefill(messages,
+delay_s)``, which the pipeline calls (when present) to warm the next prompt's beginning. Adapters:
 
 - :class:`ServeLLM` — the ``LLM`` Serve deployment through its ``DeploymentHandle``; cancelling
   the caller (a barge-in, a closed HTTP client) cancels the Serve request, so the LLM stops;

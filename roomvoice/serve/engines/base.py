@@ -26,7 +26,7 @@ from typing import Any
 
 import numpy as np
 
-from roomvoice.errors import AudioError, LLMError, TextToSpeechError
+from roomvoice.errors import AudioError, LLMError, SpeechToTextError, TextToSpeechError
 from roomvoice.events import ChatMessage, SpeechAudio, Transcript
 from roomvoice.rooms.audio import SAMPLE_RATE, pcm_to_float32
 
@@ -98,8 +98,6 @@ def per_item_prompts(prompt: str | Sequence[str | None] | None, n: int) -> list[
         SpeechToTextError: ``stt-bad-prompt`` (a prompt list of the wrong length, or an item that
             is not a string or None).
     """
-    from roomvoice.errors import SpeechToTextError
-
     if prompt is None or isinstance(prompt, str):
         return [prompt or None] * n
     items = list(prompt)
